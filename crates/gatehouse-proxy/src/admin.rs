@@ -1,0 +1,115 @@
+//! The admin listener: health, readiness, metrics, the route table, the configuration and
+//! reload, on a separate address that is loopback by default.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::body::{self, ProxyBody};
+use crate::reload::Reloader;
+use crate::route::table;
+use crate::snapshot::Shared;
+use crate::telemetry::metrics::TargetLabels;
+
+/// Serves the admin API on `listener` until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, reloader: Arc<Reloader>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let Ok((stream, client)) = accepted else { continue };
+        let shared = shared.clone();
+        let reloader = reloader.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let (shared, reloader, shutdown) = (shared.clone(), reloader.clone(), shutdown.clone());
+                async move { Ok::<_, Infallible>(route(request, &shared, &reloader, &shutdown).await) }
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            if let Err(err) = builder.serve_connection(TokioIo::new(stream), service).await {
+                tracing::debug!(client = %client, error = %err, "admin connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn route(
+    request: Request<Incoming>,
+    shared: &Shared,
+    reloader: &Reloader,
+    shutdown: &watch::Receiver<bool>,
+) -> Response<ProxyBody> {
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    let allowed = match path.as_str() {
+        "/admin/reload" => Method::POST,
+        _ => Method::GET,
+    };
+    let known = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/config" | "/admin/reload");
+    if !known {
+        return error(StatusCode::NOT_FOUND, "not_found", &format!("no admin endpoint at {path}"));
+    }
+    if method != allowed && !(method == Method::HEAD && allowed == Method::GET) {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", &format!("{path} takes {allowed}"));
+    }
+    let snapshot = shared.snapshot.load_full();
+    match path.as_str() {
+        "/healthz" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
+        "/readyz" if *shutdown.borrow() => json(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "shutting_down"})),
+        "/readyz" => json(StatusCode::OK, serde_json::json!({"status": "ready", "generation": snapshot.generation})),
+        "/metrics" => metrics(shared),
+        "/admin/routes" => json(StatusCode::OK, serde_json::json!({"routes": table::rows(&snapshot.config)})),
+        "/admin/config" => json(StatusCode::OK, gatehouse_config::redact::redacted_json(&snapshot.config)),
+        _ => reload(reloader).await,
+    }
+}
+
+async fn reload(reloader: &Reloader) -> Response<ProxyBody> {
+    match reloader.reload("admin API").await {
+        Ok(generation) => json(StatusCode::OK, serde_json::json!({"status": "reloaded", "generation": generation})),
+        Err(err) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration", &err.to_string()),
+    }
+}
+
+fn metrics(shared: &Shared) -> Response<ProxyBody> {
+    let snapshot = shared.snapshot.load();
+    let now = crate::upstream::target::now_millis();
+    shared.metrics.target_healthy.clear();
+    for upstream in &snapshot.upstreams {
+        for target in &upstream.targets {
+            let labels = TargetLabels { upstream: upstream.name.clone(), target: target.label.clone() };
+            shared.metrics.target_healthy.get_or_create(&labels).set(i64::from(target.is_healthy(now)));
+        }
+    }
+    shared.metrics.config_generation.set(snapshot.generation as i64);
+    let mut response = Response::new(body::full(shared.metrics.encode()));
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn json(status: StatusCode, value: serde_json::Value) -> Response<ProxyBody> {
+    let mut response = Response::new(body::full(format!("{value}\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    json(status, serde_json::json!({"error": {"status": status.as_u16(), "code": code, "message": message}}))
+}
+
+/// Binds the admin address.
+pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(address).await
+}

@@ -1,0 +1,132 @@
+//! Errors the gateway itself answers with, and their mapping to HTTP.
+//!
+//! Every phase returns a `ProxyError`; `ProxyError::status`, `code` and `error_response` are the
+//! one place that decides the status, the JSON body and whether the error is the client's,
+//! the upstream's or ours (which sets the log level).
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::body::{self, ProxyBody};
+
+/// A reason the gateway answers a request itself instead of forwarding the upstream's answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("invalid request target: {0}")]
+    InvalidTarget(&'static str),
+    #[error("invalid request: {0}")]
+    BadRequest(&'static str),
+    #[error("request has both Content-Length and Transfer-Encoding, or conflicting lengths")]
+    AmbiguousLength,
+    #[error("no route matches the request")]
+    RouteNotFound,
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge { limit: u64 },
+    #[error("upstream {upstream:?} could not be reached: {reason}")]
+    UpstreamUnavailable { upstream: String, reason: String },
+    #[error("upstream {upstream:?} did not answer within {timeout_ms} ms")]
+    UpstreamTimeout { upstream: String, timeout_ms: u128 },
+    #[error("upstream {upstream:?} sent an invalid response: {reason}")]
+    UpstreamProtocol { upstream: String, reason: String },
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+}
+
+/// Who is at fault, which sets the log level of the diagnostic line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Client,
+    Upstream,
+    Gateway,
+}
+
+impl ProxyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::InvalidTarget(_)
+            | ProxyError::BadRequest(_)
+            | ProxyError::AmbiguousLength => StatusCode::BAD_REQUEST,
+            ProxyError::RouteNotFound => StatusCode::NOT_FOUND,
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::UpstreamUnavailable { .. } | ProxyError::UpstreamProtocol { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Returns the stable machine-readable code of the JSON error body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::InvalidTarget(_) => "invalid_request_target",
+            ProxyError::BadRequest(_) => "bad_request",
+            ProxyError::AmbiguousLength => "ambiguous_message_length",
+            ProxyError::RouteNotFound => "route_not_found",
+            ProxyError::BodyTooLarge { .. } => "payload_too_large",
+            ProxyError::UpstreamUnavailable { .. } => "upstream_unavailable",
+            ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
+            ProxyError::UpstreamProtocol { .. } => "upstream_protocol_error",
+            ProxyError::ShuttingDown => "shutting_down",
+        }
+    }
+
+    pub fn fault(&self) -> Fault {
+        match self {
+            ProxyError::UpstreamUnavailable { .. }
+            | ProxyError::UpstreamTimeout { .. }
+            | ProxyError::UpstreamProtocol { .. } => Fault::Upstream,
+            ProxyError::ShuttingDown => Fault::Gateway,
+            _ => Fault::Client,
+        }
+    }
+
+    /// Returns the message shown to the client. Upstream errors leave out target addresses
+    /// and low-level causes, which stay in the diagnostic log.
+    pub fn public_message(&self) -> String {
+        match self {
+            ProxyError::UpstreamUnavailable { upstream, .. } => {
+                format!("upstream {upstream:?} is unavailable")
+            }
+            ProxyError::UpstreamProtocol { upstream, .. } => {
+                format!("upstream {upstream:?} sent an invalid response")
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// Returns true when the connection must be closed after the error response.
+    pub fn closes_connection(&self) -> bool {
+        matches!(self, ProxyError::AmbiguousLength | ProxyError::BodyTooLarge { .. })
+    }
+}
+
+/// Builds the gateway's JSON error response:
+/// `{"error": {"status", "code", "message", "request_id"}}`.
+///
+/// With `head_only` (a HEAD request) the body is empty but `Content-Length` still gives the
+/// length a GET would have received.
+pub fn error_response(err: &ProxyError, request_id: &str, head_only: bool) -> Response<ProxyBody> {
+    let status = err.status();
+    let json = serde_json::json!({
+        "error": {
+            "status": status.as_u16(),
+            "code": err.code(),
+            "message": err.public_message(),
+            "request_id": request_id,
+        }
+    });
+    let text = Bytes::from(json.to_string());
+    let length = HeaderValue::from(text.len());
+    let body = if head_only { body::empty() } else { body::full(text) };
+
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CONTENT_LENGTH, length);
+    if err.closes_connection() {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}

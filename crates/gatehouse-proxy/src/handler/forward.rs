@@ -1,0 +1,233 @@
+//! The transform request, forward and transform response phases.
+//!
+//! The upstream request carries the normalized (and rewritten) path with the client's query
+//! string byte for byte, the forwarding headers and the request id. Bodies stream in both
+//! directions; upgrades become a byte tunnel once the upstream answers 101.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_config::model::{HashKey, Rewrite};
+use http::uri::PathAndQuery;
+use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use super::{ConnectionInfo, Exchange};
+use crate::body::{BodyLimitExceeded, ExpectGate, GateSwitch, LimitedBody, ProxyBody};
+use crate::error::ProxyError;
+use crate::headers;
+use crate::route::Matched;
+use crate::snapshot::RouteRuntime;
+use crate::upstream::balance::BalanceInput;
+use crate::upstream::{SendError, UpstreamBody, UpstreamRuntime};
+
+/// How long an upstream gets to answer `Expect: 100-continue` before the body is sent anyway.
+const EXPECT_CONTINUE_WAIT: Duration = Duration::from_secs(1);
+
+pub(super) async fn forward(
+    connection: &ConnectionInfo,
+    mut request: Request<Incoming>,
+    exchange: &mut Exchange,
+    matched: Matched,
+    path: String,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let snapshot = exchange.snapshot.clone();
+    let route = &snapshot.routes[matched.route];
+    let upstream = &route.upstream;
+    let upgrade = request.version() == Version::HTTP_11 && headers::is_upgrade_request(request.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+
+    let target = pick_target(upstream, connection, &request);
+    exchange.record.target = Some(upstream.targets[target].label.clone());
+    let host_header = upstream.targets[target].host_header.clone();
+    let outgoing = transform_request(connection, request, exchange, route, &matched, &path, upgrade, host_header)?;
+
+    let sent_at = Instant::now();
+    let result = upstream.send(target, outgoing).await;
+    let elapsed = sent_at.elapsed();
+    exchange.record.upstream_duration = Some(elapsed);
+    let mut response = result.map_err(|err| {
+        snapshot.upstream_metrics[route.model.upstream].errors.inc();
+        send_error(upstream, err, exchange)
+    })?;
+    let upstream_metrics = &snapshot.upstream_metrics[route.model.upstream];
+    upstream_metrics.duration.observe(elapsed.as_secs_f64());
+
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_upgrade) = client_upgrade {
+            return Ok(tunnel(client_upgrade, response));
+        }
+    }
+    transform_response(response.headers_mut(), route);
+    Ok(response.map(|body| body.map_err(Into::into).boxed()))
+}
+
+fn pick_target(upstream: &UpstreamRuntime, connection: &ConnectionInfo, request: &Request<Incoming>) -> usize {
+    let client_ip;
+    let hash_key: Option<&[u8]> = match upstream.balancer.hash_key() {
+        Some(HashKey::Header(name)) => request.headers().get(name).map(|value| value.as_bytes()),
+        Some(HashKey::Cookie(name)) => cookie_value(request, name),
+        Some(HashKey::ClientIp) => {
+            client_ip = connection.client.ip().to_string();
+            Some(client_ip.as_bytes())
+        }
+        None => None,
+    };
+    upstream.balancer.pick(&upstream.targets, &BalanceInput { hash_key })
+}
+
+fn cookie_value<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a [u8]> {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.as_bytes())
+}
+
+/// The transform request phase: path rewrite, URI, headers and the body wrappers.
+/// `target_host` is the chosen target's authority, sent as `Host` unless the upstream
+/// preserves the client's.
+#[allow(clippy::too_many_arguments)]
+fn transform_request(
+    connection: &ConnectionInfo,
+    request: Request<Incoming>,
+    exchange: &Exchange,
+    route: &RouteRuntime,
+    matched: &Matched,
+    path: &str,
+    upgrade: bool,
+    target_host: HeaderValue,
+) -> Result<Request<ProxyBody>, ProxyError> {
+    let (mut parts, body) = request.into_parts();
+    let upstream_path = rewrite_path(route.model.rewrite.as_ref(), path, &matched.captures);
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{upstream_path}?{query}"),
+        None => upstream_path,
+    };
+    let path_and_query = PathAndQuery::try_from(path_and_query)
+        .map_err(|_| ProxyError::InvalidTarget("the rewritten path is not a valid request target"))?;
+    let client_host = parts.uri.authority().map(|authority| authority.as_str().to_string());
+    parts.uri = Uri::from(path_and_query);
+
+    let request_headers = &mut parts.headers;
+    let host_value = match client_host {
+        Some(authority) => HeaderValue::from_str(&authority).ok(),
+        None => request_headers.get(header::HOST).cloned(),
+    };
+    let expect_continue = parts.version == Version::HTTP_11
+        && request_headers.get(header::EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    headers::remove_hop_by_hop(request_headers, upgrade);
+    headers::remove_spoofed_identity(request_headers);
+    headers::set_forwarded(request_headers, connection.client.ip(), connection.https, host_value.as_ref());
+    request_headers.insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
+    let upstream_host = match (route.upstream.preserve_host, host_value) {
+        (true, Some(host)) => host,
+        _ => target_host,
+    };
+    request_headers.insert(header::HOST, upstream_host);
+    headers::apply_rules(request_headers, &route.model.request_headers);
+    parts.version = Version::HTTP_11;
+
+    let limited = LimitedBody::new(body, route.max_body_size, exchange.bytes_in.clone());
+    if !expect_continue {
+        return Ok(Request::from_parts(parts, limited.boxed()));
+    }
+    let switch = Arc::new(GateSwitch::default());
+    let opener = switch.clone();
+    let gated = ExpectGate::new(limited, switch, EXPECT_CONTINUE_WAIT).boxed();
+    let mut request = Request::from_parts(parts, gated);
+    hyper::ext::on_informational(&mut request, move |response| {
+        if response.status() == StatusCode::CONTINUE {
+            opener.open();
+        }
+    });
+    Ok(request)
+}
+
+/// Applies the route's rewrite to the normalized path.
+fn rewrite_path(rewrite: Option<&Rewrite>, path: &str, captures: &[(String, String)]) -> String {
+    match rewrite {
+        None => path.to_string(),
+        Some(Rewrite::StripPrefix(prefix)) => {
+            let rest = path.strip_prefix(prefix.as_str()).unwrap_or(path);
+            if rest.is_empty() {
+                "/".to_string()
+            } else if rest.starts_with('/') {
+                rest.to_string()
+            } else {
+                path.to_string()
+            }
+        }
+        Some(Rewrite::Path(template)) => {
+            let mut out = template.clone();
+            for (name, value) in captures {
+                out = out.replace(&format!("{{{name}}}"), value);
+            }
+            out
+        }
+    }
+}
+
+/// The transform response phase: hop-by-hop headers out, then the route's rules.
+fn transform_response(response_headers: &mut http::HeaderMap, route: &RouteRuntime) {
+    headers::remove_hop_by_hop(response_headers, false);
+    headers::apply_rules(response_headers, &route.model.response_headers);
+}
+
+/// Answers the client's upgrade with the upstream's 101 and joins the two connections.
+fn tunnel(client_upgrade: hyper::upgrade::OnUpgrade, mut response: Response<UpstreamBody>) -> Response<ProxyBody> {
+    let upstream_upgrade = hyper::upgrade::on(&mut response);
+    let (parts, mut body) = response.into_parts();
+    body.detach();
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
+            Ok(pair) => pair,
+            Err(err) => {
+                tracing::debug!(error = %err, "upgrade failed before the tunnel opened");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        if let Err(err) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(error = %err, "upgraded connection ended with an error");
+        }
+    });
+    Response::from_parts(parts, crate::body::empty())
+}
+
+/// Maps a failed upstream exchange to the error the client sees, and counts it.
+fn send_error(upstream: &UpstreamRuntime, err: SendError, exchange: &mut Exchange) -> ProxyError {
+    let name = upstream.name.clone();
+    if let Some(limit) = body_limit(&err) {
+        return ProxyError::BodyTooLarge { limit };
+    }
+    let request_id = exchange.request_id.to_str().unwrap_or_default();
+    tracing::warn!(request_id, upstream = %name, target = ?exchange.record.target, error = %err, "upstream request failed");
+    match err {
+        SendError::Timeout(timeout) => ProxyError::UpstreamTimeout { upstream: name, timeout_ms: timeout.as_millis() },
+        SendError::Connect(crate::upstream::connect::ConnectError::Timeout(timeout)) => {
+            ProxyError::UpstreamTimeout { upstream: name, timeout_ms: timeout.as_millis() }
+        }
+        SendError::Request(err) if err.is_parse() => ProxyError::UpstreamProtocol { upstream: name, reason: err.to_string() },
+        other => ProxyError::UpstreamUnavailable { upstream: name, reason: other.to_string() },
+    }
+}
+
+/// Finds a `BodyLimitExceeded` in the error's source chain.
+fn body_limit(err: &SendError) -> Option<u64> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        if let Some(exceeded) = current.downcast_ref::<BodyLimitExceeded>() {
+            return Some(exceeded.limit);
+        }
+        source = current.source();
+    }
+    None
+}

@@ -1,0 +1,194 @@
+//! Header handling on the way through: hop-by-hop removal, forwarding headers, identity
+//! header spoofing, request ids and the route's header rules.
+
+use std::net::IpAddr;
+
+use gatehouse_config::model::HeaderRules;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Names that are hop-by-hop (RFC 9110 section 7.6.1), plus `Proxy-Connection` and
+/// `Proxy-Authorization`, which are never meant for the upstream either.
+/// `Trailer` is end-to-end and stays: hyper sends only the trailer fields it declares.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Headers the gateway sets itself or that upstreams may trust as set by the gateway. A client
+/// header that differs from one of these only by `_` in place of `-` is dropped, because
+/// servers that map headers to variables (CGI, some frameworks) treat both spellings alike.
+const IDENTITY_HEADERS: [&str; 7] = [
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-real-ip",
+    "x-consumer-id",
+    "x-consumer-plan",
+];
+const IDENTITY_PREFIXES: [&str; 3] = ["x-consumer-", "x-forwarded-", "x-authenticated-"];
+
+/// Removes hop-by-hop headers and every header that `Connection` names. With `upgrade`, the
+/// `Upgrade` header and a `Connection: upgrade` survive. A `TE: trailers` survives as well,
+/// since gRPC over HTTP/2 needs it and it is the only TE value HTTP/2 allows.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        if !(upgrade && name == header::UPGRADE) {
+            headers.remove(&name);
+        }
+    }
+    let keep_te = headers.get_all(header::TE).iter().all(|value| value == "trailers")
+        && headers.contains_key(header::TE);
+    for name in HOP_BY_HOP {
+        let kept = (upgrade && name == "upgrade") || (keep_te && name == "te");
+        if !kept {
+            headers.remove(name);
+        }
+    }
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// Returns true when the request asks for a protocol upgrade (WebSocket and others).
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade && headers.contains_key(header::UPGRADE)
+}
+
+/// Drops client headers whose names imitate an identity header with `_` for `-`.
+pub fn remove_spoofed_identity(headers: &mut HeaderMap) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().contains('_'))
+        .filter(|name| {
+            let dashed = name.as_str().replace('_', "-");
+            IDENTITY_HEADERS.contains(&dashed.as_str())
+                || IDENTITY_PREFIXES.iter().any(|prefix| dashed.starts_with(prefix))
+        })
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+}
+
+/// Appends the client address to `X-Forwarded-For` (keeping earlier hops in order) and sets
+/// `X-Forwarded-Proto` and `X-Forwarded-Host`.
+pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, https: bool, host: Option<&HeaderValue>) {
+    let previous: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let client = client.to_string();
+    let chain = if previous.is_empty() { client } else { format!("{}, {client}", previous.join(", ")) };
+    if let Ok(value) = HeaderValue::from_str(&chain) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+    let proto = if https { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    match host {
+        Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host.clone()),
+        None => headers.remove(&X_FORWARDED_HOST),
+    };
+}
+
+/// Applies a route's header rules: remove, then set, then add.
+pub fn apply_rules(headers: &mut HeaderMap, rules: &HeaderRules) {
+    for name in &rules.remove {
+        headers.remove(name);
+    }
+    for (name, value) in &rules.set {
+        headers.insert(name.clone(), value.clone());
+    }
+    for (name, value) in &rules.add {
+        headers.append(name.clone(), value.clone());
+    }
+}
+
+/// Returns the client's request id when it is usable (1 to 128 visible ASCII characters),
+/// otherwise a new random one.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(value) = headers.get(&X_REQUEST_ID) {
+        let bytes = value.as_bytes();
+        if !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_graphic()) {
+            return value.clone();
+        }
+    }
+    new_request_id()
+}
+
+fn new_request_id() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 32];
+    let mut bits = (u128::from(fastrand::u64(..)) << 64) | u128::from(fastrand::u64(..));
+    for byte in out.iter_mut() {
+        *byte = HEX[(bits & 0xF) as usize];
+        bits >>= 4;
+    }
+    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_named_headers_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut headers, false);
+        assert!(!headers.contains_key("x-secret"));
+        assert!(!headers.contains_key("keep-alive"));
+        assert!(!headers.contains_key(header::CONNECTION));
+        assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn underscore_identity_dropped() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x_consumer_id", HeaderValue::from_static("admin"));
+        headers.insert("x_forwarded_for", HeaderValue::from_static("1.2.3.4"));
+        headers.insert("x_custom_thing", HeaderValue::from_static("kept"));
+        remove_spoofed_identity(&mut headers);
+        assert!(!headers.contains_key("x_consumer_id"));
+        assert!(!headers.contains_key("x_forwarded_for"));
+        assert!(headers.contains_key("x_custom_thing"));
+    }
+
+    #[test]
+    fn request_id_kept_or_generated() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(request_id(&headers).len(), 32);
+        headers.insert(X_REQUEST_ID.clone(), HeaderValue::from_static("abc-123"));
+        assert_eq!(request_id(&headers), "abc-123");
+        headers.insert(X_REQUEST_ID.clone(), HeaderValue::from_static("has space"));
+        assert_ne!(request_id(&headers), "has space");
+    }
+}

@@ -1,0 +1,41 @@
+//! `gatehouse demo`: the gateway on its embedded configuration in front of the sample
+//! upstream, with the URLs and commands to try printed at start.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use gatehouse_proxy::GatewayOptions;
+
+const DEMO_CONFIG: &str = include_str!("demo.yaml");
+
+pub fn run(port: u16, admin_port: u16, workers: usize) -> anyhow::Result<ExitCode> {
+    crate::logging::init(None);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let upstream = runtime.block_on(crate::sample_upstream::start()).context("starting the sample upstream failed")?;
+    let text = DEMO_CONFIG
+        .replace("GATEWAY_PORT", &port.to_string())
+        .replace("ADMIN_PORT", &admin_port.to_string())
+        .replace("UPSTREAM_PORT", &upstream.port().to_string());
+    let config = gatehouse_config::load_str("<embedded demo configuration>", &text)
+        .map_err(|diagnostics| anyhow::anyhow!("the embedded demo configuration is invalid\n{diagnostics}"))?;
+    let options = GatewayOptions { workers, config_path: None };
+    // A background thread drives the sample upstream's runtime; the gateway gets its own.
+    std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+    crate::cli::serve(config, options, |gateway| print_intro(gateway, upstream))
+}
+
+fn print_intro(gateway: &gatehouse_proxy::Gateway, upstream: std::net::SocketAddr) {
+    let Some((_, address)) = gateway.listener_addresses().first() else { return };
+    let admin = gateway.admin_address().map(|admin| admin.to_string()).unwrap_or_default();
+    eprintln!(
+        "\nGatehouse demo is running. The sample market-data API listens on {upstream}.\n\
+         Try:\n  \
+         curl -i http://{address}/v1/prices/AAPL       # proxied to the sample API\n  \
+         curl -i http://{address}/v1/prices            # list of symbols\n  \
+         curl -i http://{address}/status               # rewritten to /v1/market/status\n  \
+         curl -i http://{address}/nope                 # no route: JSON 404 from the gateway\n  \
+         curl -s http://{admin}/admin/routes           # the compiled route table\n  \
+         curl -s http://{admin}/metrics                # Prometheus metrics\n\
+         Each request prints one JSON access log line on stdout. Press Ctrl-C to stop.\n"
+    );
+}
