@@ -67,7 +67,7 @@ fn start() -> (Gatehouse, Upstream) {
 
 /// Sends `GET path` with the given Host and returns the route name the upstream saw.
 fn route_for(gateway: &Gatehouse, host: &str, path: &str) -> Option<String> {
-    let reply = send(gateway.public(), request("GET", path).header("host", host).body(Full::new(Bytes::new())).unwrap());
+    let reply = send(gateway.public(), http::Request::get(path).header("host", host).body(Full::new(Bytes::new())).unwrap());
     if reply.status == 404 {
         return None;
     }
@@ -180,6 +180,16 @@ fn encoded_delimiters_stay_data() {
     }
     assert_eq!(route_for(&gateway, "example.com", "/api/x%3By").as_deref(), Some("api-prefix"));
     assert_eq!(upstream.last().uri, "/api/x%3By");
+}
+
+#[test]
+fn duplicate_host_rejected() {
+    let (gateway, upstream) = start();
+    let twice = request("GET", "/api").header("host", "other.example.com").body(Full::new(Bytes::new())).unwrap();
+    let reply = send(gateway.public(), twice);
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["error"]["code"], "bad_request");
+    assert!(upstream.requests().is_empty());
 }
 
 #[test]

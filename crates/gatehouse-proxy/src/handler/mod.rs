@@ -138,6 +138,9 @@ fn check_message(connection: &ConnectionInfo, request: &Request<Incoming>) -> Re
     if request.method() == Method::CONNECT {
         return Err(ProxyError::BadRequest("CONNECT is not supported"));
     }
+    if request.headers().get_all(header::HOST).iter().nth(1).is_some() {
+        return Err(ProxyError::BadRequest("more than one Host header"));
+    }
     if request.uri().path() == "*" {
         return Err(ProxyError::InvalidTarget("asterisk-form is only for server-wide OPTIONS"));
     }
