@@ -38,18 +38,18 @@ pub enum StartError {
 
 /// A running gateway.
 pub struct Gateway {
-    shared: Arc<Shared>,
     reloader: Arc<Reloader>,
     listeners: Vec<(String, SocketAddr)>,
-    admin: Option<tokio::net::TcpListener>,
     admin_address: Option<SocketAddr>,
+    /// Kept alive for as long as the gateway runs; dropping it stops the file watch.
+    _watcher: Option<notify::RecommendedWatcher>,
     shutdown: watch::Sender<bool>,
     workers: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
 impl Gateway {
-    /// Binds every listener and starts the workers. Must run inside a tokio runtime, which
-    /// then serves the admin API, signals and reloads.
+    /// Binds every listener, starts the workers, the admin API and the file watch. Must run
+    /// inside a tokio runtime, which then serves the admin API, signals and reloads.
     pub async fn start(config: Config, options: GatewayOptions) -> Result<Gateway, StartError> {
         let workers = options.workers.max(1);
         let metrics = Metrics::new();
@@ -92,7 +92,12 @@ impl Gateway {
             handles.push(handle);
         }
         let reloader = Arc::new(Reloader::new(shared.clone(), options.config_path));
-        Ok(Gateway { shared, reloader, listeners, admin, admin_address, shutdown, workers: handles })
+        if let Some(admin) = admin {
+            let task = crate::admin::serve(admin, shared.clone(), reloader.clone(), shutdown.subscribe());
+            tokio::spawn(task);
+        }
+        let watcher = reloader.watch_file();
+        Ok(Gateway { reloader, listeners, admin_address, _watcher: watcher, shutdown, workers: handles })
     }
 
     /// Listener names with the addresses they are bound to (useful with port 0).
@@ -110,16 +115,11 @@ impl Gateway {
 
     /// Serves until SIGTERM or SIGINT, reloading on SIGHUP and on file changes, then stops
     /// accepting, lets requests in flight finish up to the shutdown timeout and returns.
-    pub async fn run_until_signal(mut self) -> std::io::Result<()> {
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut hangup = signal(SignalKind::hangup())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
-        let _watcher = self.reloader.watch_file();
-        if let Some(admin) = self.admin.take() {
-            let task = crate::admin::serve(admin, self.shared.clone(), self.reloader.clone(), self.shutdown.subscribe());
-            tokio::spawn(task);
-        }
         loop {
             tokio::select! {
                 _ = hangup.recv() => { let _ = self.reloader.reload("SIGHUP").await; }

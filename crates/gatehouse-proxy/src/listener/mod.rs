@@ -16,7 +16,7 @@ use gatehouse_config::model::{Listener, Server};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -106,8 +106,9 @@ pub fn run_worker(
         }
         while accept_loops.join_next().await.is_some() {}
 
-        let deadline = shared.snapshot.load().config.server.shutdown_timeout;
+        // The accept loops held the only other references, and they have ended.
         let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
+        let deadline = shared.snapshot.load().config.server.shutdown_timeout;
         if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
             tracing::warn!(worker = slot, timeout = ?deadline, "connections still open at the shutdown deadline");
         }
@@ -137,7 +138,7 @@ async fn accept_loop(
             }
         };
         let connection = Connection { name: name.clone(), tls: tls.clone(), shared: shared.clone(), client };
-        tokio::spawn(connection.serve(stream, graceful.clone()));
+        tokio::spawn(connection.serve(stream, graceful.watcher()));
     }
 }
 
@@ -150,18 +151,18 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, stream: TcpStream, graceful: Arc<GracefulShutdown>) {
+    async fn serve(self, stream: TcpStream, graceful: Watcher) {
         let _ = stream.set_nodelay(true);
         let labels = ListenerLabels { listener: self.name.to_string() };
         let gauge = self.shared.metrics.open_connections.get_or_create(&labels).clone();
         gauge.inc();
         let server = self.shared.snapshot.load().config.server.clone();
         match self.tls.clone() {
-            None => self.serve_http(stream, &server, false, &graceful).await,
+            None => self.serve_http(stream, &server, false, graceful).await,
             Some(acceptor) => match tokio::time::timeout(server.header_read_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    self.serve_http(tls, &server, http2, &graceful).await
+                    self.serve_http(tls, &server, http2, graceful).await
                 }
                 Ok(Err(err)) => tracing::debug!(client = %self.client, error = %err, "TLS handshake failed"),
                 Err(_) => tracing::debug!(client = %self.client, "TLS handshake timed out"),
@@ -170,7 +171,7 @@ impl Connection {
         gauge.dec();
     }
 
-    async fn serve_http<S>(self, stream: S, server: &Server, http2: bool, graceful: &GracefulShutdown)
+    async fn serve_http<S>(self, stream: S, server: &Server, http2: bool, graceful: Watcher)
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
