@@ -15,11 +15,11 @@ pub struct Diagnostic {
     pub line: u64,
     /// 1-based column in characters, or 0 together with `line`.
     pub column: u64,
-    /// Key path such as `routes[2].match.path_prefix`; empty for YAML syntax errors.
+    /// Key path such as `routes[2].match.path_prefix`, or empty for YAML syntax errors.
     pub path: String,
-    /// What is wrong, naming the offending value.
+    /// Description of the problem, naming the offending value.
     pub message: String,
-    /// How to fix it.
+    /// Instructions for fixing the problem.
     pub help: Option<String>,
 }
 

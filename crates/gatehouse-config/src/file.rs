@@ -25,6 +25,7 @@ pub struct ConfigFile {
     pub routes: Option<SpannedList<Route>>,
 }
 
+/// An entry of `listeners`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Listener {
@@ -33,6 +34,7 @@ pub struct Listener {
     pub tls: Option<Spanned<ListenerTls>>,
 }
 
+/// `listeners[].tls`: paths of PEM files.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTls {
@@ -40,6 +42,7 @@ pub struct ListenerTls {
     pub key: Spanned<String>,
 }
 
+/// The `admin` section.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Admin {
@@ -47,13 +50,14 @@ pub struct Admin {
     pub enabled: Option<Spanned<bool>>,
 }
 
+/// The `access_log` section.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccessLog {
     pub format: Option<Spanned<String>>,
 }
 
-/// Durations and sizes are unparsed strings such as `10s` and `64KiB`.
+/// The `server` section; durations and sizes are unparsed strings such as `10s` and `64KiB`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Server {
@@ -66,6 +70,7 @@ pub struct Server {
     pub log_level: Option<Spanned<String>>,
 }
 
+/// An entry of `upstreams`; enumerations such as `load_balancing` are unparsed strings.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
@@ -80,6 +85,7 @@ pub struct Upstream {
     pub tls: Option<Spanned<UpstreamTls>>,
 }
 
+/// An entry of `upstreams[].targets`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
@@ -87,6 +93,7 @@ pub struct Target {
     pub weight: Option<Spanned<u64>>,
 }
 
+/// `upstreams[].timeouts`, as unparsed durations.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTimeouts {
@@ -95,6 +102,7 @@ pub struct UpstreamTimeouts {
     pub idle: Option<Spanned<String>>,
 }
 
+/// `upstreams[].tls`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamTls {
@@ -103,6 +111,7 @@ pub struct UpstreamTls {
     pub server_name: Option<Spanned<String>>,
 }
 
+/// An entry of `routes`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
@@ -116,7 +125,7 @@ pub struct Route {
     pub max_body_size: Option<Spanned<String>>,
 }
 
-/// `validate` checks that exactly one of the four path keys is present.
+/// `routes[].match`; `validate` checks that exactly one of the four path keys is present.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteMatch {
@@ -130,7 +139,7 @@ pub struct RouteMatch {
     pub query: Option<Spanned<StringMap>>,
 }
 
-/// `validate` checks that exactly one of the two keys is present.
+/// `routes[].rewrite`; `validate` checks that exactly one of the two keys is present.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rewrite {
@@ -138,6 +147,7 @@ pub struct Rewrite {
     pub path: Option<Spanned<String>>,
 }
 
+/// `routes[].request_headers` or `routes[].response_headers`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderRules {

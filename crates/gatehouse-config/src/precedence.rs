@@ -18,7 +18,7 @@ pub(crate) enum TemplateShape<'a> {
 }
 
 impl TemplateShape<'_> {
-    /// The router's priority for this segment kind: lower is tried first.
+    /// Returns the router's priority for this segment kind, where lower values are tried first.
     fn priority(self) -> u8 {
         match self {
             TemplateShape::Static(_) => 0,
@@ -34,7 +34,9 @@ pub(crate) fn template_shapes(template: &str) -> Vec<TemplateShape<'_>> {
     let body = template.strip_prefix('/').unwrap_or(template);
     body.split('/')
         .map(|segment| {
-            let inner = segment.strip_prefix('{').and_then(|rest| rest.strip_suffix('}'));
+            let inner = segment
+                .strip_prefix('{')
+                .and_then(|rest| rest.strip_suffix('}'));
             match inner {
                 Some(name) if name.starts_with('*') => TemplateShape::CatchAll,
                 Some(_) => TemplateShape::Capture,
@@ -98,7 +100,10 @@ fn compare_paths(a: &PathMatch, b: &PathMatch) -> Ordering {
         (PathMatch::Prefix(a), PathMatch::Prefix(b)) => b.len().cmp(&a.len()),
         (PathMatch::Template(a), PathMatch::Template(b)) => {
             let priorities = |template| -> Vec<u8> {
-                template_shapes(template).into_iter().map(TemplateShape::priority).collect()
+                template_shapes(template)
+                    .into_iter()
+                    .map(TemplateShape::priority)
+                    .collect()
             };
             priorities(a).cmp(&priorities(b))
         }

@@ -8,8 +8,8 @@ use http::{HeaderName, HeaderValue};
 use serde_json::{json, Value};
 
 use crate::model::{
-    AccessLogFormat, Config, HashKey, HeaderRules, HostPattern, Listener, LoadBalancing, PathMatch, Rewrite, Route,
-    Scheme, Server, Target, Upstream, UpstreamProtocol,
+    AccessLogFormat, Config, HashKey, HeaderRules, HostPattern, Listener, LoadBalancing, PathMatch,
+    Rewrite, Route, Scheme, Server, Target, Upstream, UpstreamProtocol,
 };
 use crate::precedence::tier_name;
 use crate::units::format_duration;
@@ -222,7 +222,10 @@ mod tests {
 
     #[test]
     fn url_without_credentials_unchanged() {
-        assert_eq!(redact_url_credentials("https://api.internal"), "https://api.internal");
+        assert_eq!(
+            redact_url_credentials("https://api.internal"),
+            "https://api.internal"
+        );
         assert_eq!(redact_url_credentials("http://a/?q=x@y"), "http://a/?q=x@y");
     }
 

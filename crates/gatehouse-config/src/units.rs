@@ -24,8 +24,10 @@ const SIZE_UNITS: &[(&str, u64)] = &[
 /// A duration or size that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnitError {
+    /// `input` is not a valid duration, for the reason given.
     #[error("invalid duration {input:?}: {reason}; {help}", help = DURATION_HELP)]
     Duration { input: String, reason: String },
+    /// `input` is not a valid size, for the reason given.
     #[error("invalid size {input:?}: {reason}; {help}", help = SIZE_HELP)]
     Size { input: String, reason: String },
 }
@@ -34,7 +36,9 @@ impl UnitError {
     /// Returns the error without the help sentence, e.g. `invalid duration "5": missing unit`.
     pub fn problem(&self) -> String {
         match self {
-            UnitError::Duration { input, reason } => format!("invalid duration {input:?}: {reason}"),
+            UnitError::Duration { input, reason } => {
+                format!("invalid duration {input:?}: {reason}")
+            }
             UnitError::Size { input, reason } => format!("invalid size {input:?}: {reason}"),
         }
     }
@@ -50,9 +54,9 @@ impl UnitError {
 
 /// Parses a duration such as `250ms`, `5s`, `1m` or `1h`.
 ///
-/// Zero (`0s`) parses; whether it is allowed is up to the caller. Errors on a missing number
-/// or unit, an unknown unit, a fraction (`1.5s`; write `1500ms`), a space between number and
-/// unit, and values above `u64::MAX` milliseconds.
+/// Zero (`0s`) parses, and the caller decides whether it is allowed. Errors on a missing number
+/// or unit, an unknown unit, a space between number and unit, and values above `u64::MAX`
+/// milliseconds. A fraction such as `1.5s` is an error too, because `1500ms` says the same.
 pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
     let millis = parse_with_units(text, DURATION_UNITS).map_err(|reason| UnitError::Duration {
         input: text.to_string(),
@@ -63,9 +67,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
 
 /// Parses a size in bytes such as `512B`, `100KB`, `64KiB`, `10MiB` or `1GiB`.
 ///
-/// Zero (`0B`) parses; whether it is allowed is up to the caller. Errors on a missing number
-/// or unit, an unknown unit, a fraction, a space between number and unit, and values above
-/// `u64::MAX` bytes.
+/// Zero (`0B`) parses, and the caller decides whether it is allowed. Errors on a missing
+/// number or unit, an unknown unit, a fraction, a space between number and unit, and values
+/// above `u64::MAX` bytes.
 pub fn parse_size(text: &str) -> Result<u64, UnitError> {
     parse_with_units(text, SIZE_UNITS).map_err(|reason| UnitError::Size {
         input: text.to_string(),
@@ -75,17 +79,17 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
 
 /// Formats a duration in the largest unit that represents it exactly: `1h`, `90s`, `250ms`.
 ///
-/// Durations below one millisecond are rounded down to whole milliseconds; the configuration
-/// file cannot express them.
+/// Durations below one millisecond are rounded down to whole milliseconds, because the
+/// configuration file cannot express them.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis == 0 || millis % 1_000 != 0 {
+    if millis == 0 || !millis.is_multiple_of(1_000) {
         return format!("{millis}ms");
     }
     let seconds = millis / 1_000;
-    if seconds % 3_600 == 0 {
+    if seconds.is_multiple_of(3_600) {
         format!("{}h", seconds / 3_600)
-    } else if seconds % 60 == 0 {
+    } else if seconds.is_multiple_of(60) {
         format!("{}m", seconds / 60)
     } else {
         format!("{seconds}s")
@@ -133,8 +137,13 @@ fn lookup_unit(unit: &str, units: &[(&str, u64)]) -> Option<u64> {
 }
 
 fn unknown_unit_reason(unit: &str, units: &[(&str, u64)]) -> String {
-    match units.iter().find(|(name, _)| name.eq_ignore_ascii_case(unit)) {
-        Some((name, _)) => format!("unknown unit `{unit}`; units are case-sensitive, write `{name}`"),
+    match units
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(unit))
+    {
+        Some((name, _)) => {
+            format!("unknown unit `{unit}`; units are case-sensitive, write `{name}`")
+        }
         None => format!("unknown unit `{unit}`"),
     }
 }
@@ -193,7 +202,10 @@ mod tests {
     fn duration_missing_number() {
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("").is_err());
-        assert!(parse_duration("-5s").unwrap_err().problem().contains("negative"));
+        assert!(parse_duration("-5s")
+            .unwrap_err()
+            .problem()
+            .contains("negative"));
     }
 
     #[test]

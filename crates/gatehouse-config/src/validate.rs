@@ -21,9 +21,9 @@ use crate::file::ConfigFile;
 use crate::model::Config;
 use report::Report;
 
-/// Where relative file paths in the configuration (TLS certificates, keys, CA files) start.
+/// Base directory for relative file paths in the configuration (TLS certificates, keys, CA files).
 pub(crate) struct FileBase {
-    /// Prefix joined to every relative path; empty for the current directory.
+    /// Prefix joined to every relative path, or empty for the current directory.
     dir: PathBuf,
     /// The directory in words, for help messages.
     described: &'static str,
@@ -49,7 +49,7 @@ pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
             line: 0,
             column: 0,
             path: String::new(),
-            message: format!("cannot read the configuration file: {error}"),
+            message: format!("failed to read the configuration file: {error}"),
             help: Some("check that the path is right and the file is readable UTF-8 text".into()),
         }])
     })?;
@@ -62,10 +62,10 @@ pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
 
 /// Validates configuration text; `source_name` is used in diagnostics and `Config::source`.
 ///
-/// Relative TLS file paths are resolved from the current directory. Errors: a single
-/// diagnostic for a YAML syntax error, an unknown key or a value of the wrong type; otherwise
-/// one diagnostic for each invalid value, duplicate name, unknown reference and unreachable
-/// route.
+/// Relative TLS file paths are resolved from the current directory. A YAML syntax error, an
+/// unknown key or a value of the wrong type yields a single diagnostic. Otherwise the error
+/// lists one diagnostic for each invalid value, duplicate name, unknown reference and
+/// unreachable route.
 pub fn load_str(source_name: &str, text: &str) -> Result<Config, Diagnostics> {
     let base = FileBase {
         dir: PathBuf::new(),
@@ -96,7 +96,10 @@ fn build(source: &str, file: &ConfigFile, base: &FileBase, report: &mut Report) 
     let routes = routes::routes(file.routes.as_ref(), &upstreams, report);
     Config {
         source: source.to_string(),
-        listeners: listeners.into_iter().map(|checked| checked.listener).collect(),
+        listeners: listeners
+            .into_iter()
+            .map(|checked| checked.listener)
+            .collect(),
         admin,
         access_log,
         server,

@@ -20,23 +20,34 @@ use crate::snapshot::Shared;
 use crate::telemetry::metrics::TargetLabels;
 
 /// Serves the admin API on `listener` until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, reloader: Arc<Reloader>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    reloader: Arc<Reloader>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
-        let Ok((stream, client)) = accepted else { continue };
+        let Ok((stream, client)) = accepted else {
+            continue;
+        };
         let shared = shared.clone();
         let reloader = reloader.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let (shared, reloader, shutdown) = (shared.clone(), reloader.clone(), shutdown.clone());
+                let (shared, reloader, shutdown) =
+                    (shared.clone(), reloader.clone(), shutdown.clone());
                 async move { Ok::<_, Infallible>(route(request, &shared, &reloader, &shutdown).await) }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
-            if let Err(err) = builder.serve_connection(TokioIo::new(stream), service).await {
+            if let Err(err) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(client = %client, error = %err, "admin connection ended with an error");
             }
         });
@@ -55,29 +66,59 @@ async fn route(
         "/admin/reload" => Method::POST,
         _ => Method::GET,
     };
-    let known = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/config" | "/admin/reload");
+    let known = matches!(
+        path.as_str(),
+        "/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/config" | "/admin/reload"
+    );
     if !known {
-        return error(StatusCode::NOT_FOUND, "not_found", &format!("no admin endpoint at {path}"));
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no admin endpoint at {path}"),
+        );
     }
     if method != allowed && !(method == Method::HEAD && allowed == Method::GET) {
-        return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", &format!("{path} takes {allowed}"));
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &format!("{path} takes {allowed}"),
+        );
     }
     let snapshot = shared.snapshot.load_full();
     match path.as_str() {
         "/healthz" => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
-        "/readyz" if *shutdown.borrow() => json(StatusCode::SERVICE_UNAVAILABLE, serde_json::json!({"status": "shutting_down"})),
-        "/readyz" => json(StatusCode::OK, serde_json::json!({"status": "ready", "generation": snapshot.generation})),
+        "/readyz" if *shutdown.borrow() => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "shutting_down"}),
+        ),
+        "/readyz" => json(
+            StatusCode::OK,
+            serde_json::json!({"status": "ready", "generation": snapshot.generation}),
+        ),
         "/metrics" => metrics(shared),
-        "/admin/routes" => json(StatusCode::OK, serde_json::json!({"routes": table::rows(&snapshot.config)})),
-        "/admin/config" => json(StatusCode::OK, gatehouse_config::redact::redacted_json(&snapshot.config)),
+        "/admin/routes" => json(
+            StatusCode::OK,
+            serde_json::json!({"routes": table::rows(&snapshot.config)}),
+        ),
+        "/admin/config" => json(
+            StatusCode::OK,
+            gatehouse_config::redact::redacted_json(&snapshot.config),
+        ),
         _ => reload(reloader).await,
     }
 }
 
 async fn reload(reloader: &Reloader) -> Response<ProxyBody> {
     match reloader.reload("admin API").await {
-        Ok(generation) => json(StatusCode::OK, serde_json::json!({"status": "reloaded", "generation": generation})),
-        Err(err) => error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration", &err.to_string()),
+        Ok(generation) => json(
+            StatusCode::OK,
+            serde_json::json!({"status": "reloaded", "generation": generation}),
+        ),
+        Err(err) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_configuration",
+            &err.to_string(),
+        ),
     }
 }
 
@@ -87,26 +128,44 @@ fn metrics(shared: &Shared) -> Response<ProxyBody> {
     shared.metrics.target_healthy.clear();
     for upstream in &snapshot.upstreams {
         for target in &upstream.targets {
-            let labels = TargetLabels { upstream: upstream.name.clone(), target: target.label.clone() };
-            shared.metrics.target_healthy.get_or_create(&labels).set(i64::from(target.is_healthy(now)));
+            let labels = TargetLabels {
+                upstream: upstream.name.clone(),
+                target: target.label.clone(),
+            };
+            shared
+                .metrics
+                .target_healthy
+                .get_or_create(&labels)
+                .set(i64::from(target.is_healthy(now)));
         }
     }
-    shared.metrics.config_generation.set(snapshot.generation as i64);
+    shared
+        .metrics
+        .config_generation
+        .set(snapshot.generation as i64);
     let mut response = Response::new(body::full(shared.metrics.encode()));
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<ProxyBody> {
     let mut response = Response::new(body::full(format!("{value}\n")));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
-    json(status, serde_json::json!({"error": {"status": status.as_u16(), "code": code, "message": message}}))
+    json(
+        status,
+        serde_json::json!({"error": {"status": status.as_u16(), "code": code, "message": message}}),
+    )
 }
 
 /// Binds the admin address.

@@ -27,7 +27,9 @@ pub fn empty() -> ProxyBody {
 }
 
 pub fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// The request body grew past the configured maximum.
@@ -48,7 +50,12 @@ pub struct LimitedBody<B> {
 
 impl<B> LimitedBody<B> {
     pub fn new(inner: B, limit: u64, counted: Arc<AtomicU64>) -> Self {
-        LimitedBody { inner, remaining: limit, limit, counted }
+        LimitedBody {
+            inner,
+            remaining: limit,
+            limit,
+            counted,
+        }
     }
 }
 
@@ -120,7 +127,11 @@ pub struct ExpectGate<B> {
 impl<B> ExpectGate<B> {
     pub fn new(inner: B, switch: Arc<GateSwitch>, wait: Duration) -> Self {
         let timer = Some(Box::pin(tokio::time::sleep(wait)));
-        ExpectGate { inner, switch, timer }
+        ExpectGate {
+            inner,
+            switch,
+            timer,
+        }
     }
 
     fn is_open(&mut self, cx: &mut Context<'_>) -> bool {

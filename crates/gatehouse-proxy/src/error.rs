@@ -97,7 +97,10 @@ impl ProxyError {
 
     /// Returns true when the connection must be closed after the error response.
     pub fn closes_connection(&self) -> bool {
-        matches!(self, ProxyError::AmbiguousLength | ProxyError::BodyTooLarge { .. })
+        matches!(
+            self,
+            ProxyError::AmbiguousLength | ProxyError::BodyTooLarge { .. }
+        )
     }
 }
 
@@ -118,12 +121,19 @@ pub fn error_response(err: &ProxyError, request_id: &str, head_only: bool) -> Re
     });
     let text = Bytes::from(json.to_string());
     let length = HeaderValue::from(text.len());
-    let body = if head_only { body::empty() } else { body::full(text) };
+    let body = if head_only {
+        body::empty()
+    } else {
+        body::full(text)
+    };
 
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(header::CONTENT_LENGTH, length);
     if err.closes_connection() {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -27,9 +27,16 @@ pub struct GatewayOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {address} (listener {listener:?}): {source}")]
-    Bind { listener: String, address: SocketAddr, source: std::io::Error },
+    Bind {
+        listener: String,
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot listen on the admin address {address}: {source}")]
-    Admin { address: SocketAddr, source: std::io::Error },
+    Admin {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error("cannot start worker thread: {0}")]
@@ -56,7 +63,11 @@ impl Gateway {
         let listeners_model = config.listeners.clone();
         let admin_model = config.admin.address;
         let snapshot = Snapshot::build(config, 1, &metrics, workers)?;
-        let shared = Arc::new(Shared { snapshot: ArcSwap::from_pointee(snapshot), metrics, workers });
+        let shared = Arc::new(Shared {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            metrics,
+            workers,
+        });
 
         let mut per_worker: Vec<Vec<WorkerListener>> = (0..workers).map(|_| Vec::new()).collect();
         let mut listeners = Vec::new();
@@ -69,13 +80,21 @@ impl Gateway {
             listeners.push((model.name.clone(), bound.local_addr));
             let name: Arc<str> = Arc::from(model.name.as_str());
             for (slot, socket) in bound.sockets.into_iter().enumerate() {
-                per_worker[slot].push(WorkerListener { name: name.clone(), socket, tls: bound.tls.clone() });
+                per_worker[slot].push(WorkerListener {
+                    name: name.clone(),
+                    socket,
+                    tls: bound.tls.clone(),
+                });
             }
         }
         let (admin, admin_address) = match admin_model {
             Some(address) => {
-                let bound = crate::admin::bind(address).await.map_err(|source| StartError::Admin { address, source })?;
-                let local = bound.local_addr().map_err(|source| StartError::Admin { address, source })?;
+                let bound = crate::admin::bind(address)
+                    .await
+                    .map_err(|source| StartError::Admin { address, source })?;
+                let local = bound
+                    .local_addr()
+                    .map_err(|source| StartError::Admin { address, source })?;
                 (Some(bound), Some(local))
             }
             None => (None, None),
@@ -93,11 +112,23 @@ impl Gateway {
         }
         let reloader = Arc::new(Reloader::new(shared.clone(), options.config_path));
         if let Some(admin) = admin {
-            let task = crate::admin::serve(admin, shared.clone(), reloader.clone(), shutdown.subscribe());
+            let task = crate::admin::serve(
+                admin,
+                shared.clone(),
+                reloader.clone(),
+                shutdown.subscribe(),
+            );
             tokio::spawn(task);
         }
         let watcher = reloader.watch_file();
-        Ok(Gateway { reloader, listeners, admin_address, _watcher: watcher, shutdown, workers: handles })
+        Ok(Gateway {
+            reloader,
+            listeners,
+            admin_address,
+            _watcher: watcher,
+            shutdown,
+            workers: handles,
+        })
     }
 
     /// Listener names with the addresses they are bound to (useful with port 0).

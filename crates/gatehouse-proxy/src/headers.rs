@@ -54,7 +54,10 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
             headers.remove(&name);
         }
     }
-    let keep_te = headers.get_all(header::TE).iter().all(|value| value == "trailers")
+    let keep_te = headers
+        .get_all(header::TE)
+        .iter()
+        .all(|value| value == "trailers")
         && headers.contains_key(header::TE);
     for name in HOP_BY_HOP {
         let kept = (upgrade && name == "upgrade") || (keep_te && name == "te");
@@ -86,7 +89,9 @@ pub fn remove_spoofed_identity(headers: &mut HeaderMap) {
         .filter(|name| {
             let dashed = name.as_str().replace('_', "-");
             IDENTITY_HEADERS.contains(&dashed.as_str())
-                || IDENTITY_PREFIXES.iter().any(|prefix| dashed.starts_with(prefix))
+                || IDENTITY_PREFIXES
+                    .iter()
+                    .any(|prefix| dashed.starts_with(prefix))
         })
         .cloned()
         .collect();
@@ -97,14 +102,23 @@ pub fn remove_spoofed_identity(headers: &mut HeaderMap) {
 
 /// Appends the client address to `X-Forwarded-For` (keeping earlier hops in order) and sets
 /// `X-Forwarded-Proto` and `X-Forwarded-Host`.
-pub fn set_forwarded(headers: &mut HeaderMap, client: IpAddr, https: bool, host: Option<&HeaderValue>) {
+pub fn set_forwarded(
+    headers: &mut HeaderMap,
+    client: IpAddr,
+    https: bool,
+    host: Option<&HeaderValue>,
+) {
     let previous: Vec<&str> = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect();
     let client = client.to_string();
-    let chain = if previous.is_empty() { client } else { format!("{}, {client}", previous.join(", ")) };
+    let chain = if previous.is_empty() {
+        client
+    } else {
+        format!("{}, {client}", previous.join(", "))
+    };
     if let Ok(value) = HeaderValue::from_str(&chain) {
         headers.insert(X_FORWARDED_FOR.clone(), value);
     }
@@ -159,7 +173,10 @@ mod tests {
     #[test]
     fn connection_named_headers_removed() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close, x-secret"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
         headers.insert("x-secret", HeaderValue::from_static("1"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert("x-kept", HeaderValue::from_static("1"));

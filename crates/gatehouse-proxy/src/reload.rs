@@ -36,7 +36,11 @@ pub struct Reloader {
 
 impl Reloader {
     pub fn new(shared: Arc<Shared>, path: Option<PathBuf>) -> Self {
-        Reloader { shared, path, lock: Mutex::new(()) }
+        Reloader {
+            shared,
+            path,
+            lock: Mutex::new(()),
+        }
     }
 
     /// Reloads the configuration file; `trigger` names the cause in the log.
@@ -44,10 +48,18 @@ impl Reloader {
         let _serialized = self.lock.lock().await;
         let result = self.try_reload();
         let label = if result.is_ok() { "success" } else { "failure" };
-        self.shared.metrics.reloads.get_or_create(&ResultLabels { result: label.to_string() }).inc();
+        self.shared
+            .metrics
+            .reloads
+            .get_or_create(&ResultLabels {
+                result: label.to_string(),
+            })
+            .inc();
         match &result {
             Ok(generation) => tracing::info!(trigger, generation, "configuration reloaded"),
-            Err(err) => tracing::error!(trigger, error = %err, "configuration reload rejected; the previous configuration stays in use"),
+            Err(err) => {
+                tracing::error!(trigger, error = %err, "configuration reload rejected; the previous configuration stays in use")
+            }
         }
         result
     }
@@ -58,7 +70,12 @@ impl Reloader {
         let current = self.shared.snapshot.load();
         warn_restart_only_changes(&current.config, &config);
         let generation = current.generation + 1;
-        let snapshot = Snapshot::build(config, generation, &self.shared.metrics, self.shared.workers)?;
+        let snapshot = Snapshot::build(
+            config,
+            generation,
+            &self.shared.metrics,
+            self.shared.workers,
+        )?;
         self.shared.snapshot.store(Arc::new(snapshot));
         Ok(generation)
     }
@@ -104,7 +121,9 @@ fn parent_directory(path: &Path) -> PathBuf {
 
 fn warn_restart_only_changes(current: &Config, next: &Config) {
     if current.listeners != next.listeners {
-        tracing::warn!("listener changes take effect after a restart; the current listeners stay open");
+        tracing::warn!(
+            "listener changes take effect after a restart; the current listeners stay open"
+        );
     }
     if current.admin != next.admin {
         tracing::warn!("admin listener changes take effect after a restart");

@@ -45,7 +45,12 @@ pub enum BuildError {
 
 impl Snapshot {
     /// Builds the runtime objects of `config`. `workers` sizes the per-worker pools.
-    pub fn build(config: Config, generation: u64, metrics: &Metrics, workers: usize) -> Result<Snapshot, BuildError> {
+    pub fn build(
+        config: Config,
+        generation: u64,
+        metrics: &Metrics,
+        workers: usize,
+    ) -> Result<Snapshot, BuildError> {
         let router = Router::build(&config.routes)?;
         let upstreams = config
             .upstreams
@@ -62,7 +67,11 @@ impl Snapshot {
                 metrics: metrics.route(&route.name),
             })
             .collect();
-        let upstream_metrics = config.upstreams.iter().map(|upstream| metrics.upstream(&upstream.name)).collect();
+        let upstream_metrics = config
+            .upstreams
+            .iter()
+            .map(|upstream| metrics.upstream(&upstream.name))
+            .collect();
         Ok(Snapshot {
             generation,
             upstream_metrics,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use gatehouse_config::model::{ListenerTls, UpstreamTls};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,13 +26,18 @@ pub enum TlsError {
 }
 
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let read_error = |reason: String| TlsError::Read { path: path.display().to_string(), reason };
+    let read_error = |reason: String| TlsError::Read {
+        path: path.display().to_string(),
+        reason,
+    };
     let pem = fs::read(path).map_err(|err| read_error(err.to_string()))?;
     let certificates = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| read_error(err.to_string()))?;
     if certificates.is_empty() {
-        return Err(TlsError::NoCertificate { path: path.display().to_string() });
+        return Err(TlsError::NoCertificate {
+            path: path.display().to_string(),
+        });
     }
     Ok(certificates)
 }
@@ -79,7 +84,9 @@ pub fn client_config(tls: &UpstreamTls) -> Result<Arc<rustls::ClientConfig>, Tls
 pub fn server_name_override(tls: &UpstreamTls) -> Result<Option<ServerName<'static>>, TlsError> {
     tls.server_name
         .as_ref()
-        .map(|name| ServerName::try_from(name.clone()).map_err(|_| TlsError::ServerName(name.clone())))
+        .map(|name| {
+            ServerName::try_from(name.clone()).map_err(|_| TlsError::ServerName(name.clone()))
+        })
         .transpose()
 }
 
@@ -132,6 +139,8 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

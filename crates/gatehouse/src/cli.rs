@@ -59,29 +59,49 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config, workers } => serve_file(&config, workers),
         Command::Validate { files } => Ok(validate(&files)),
         Command::Routes { file } => routes(&file),
-        Command::Demo { port, admin_port, workers } => crate::demo::run(port, admin_port, default_workers(workers)),
+        Command::Demo {
+            port,
+            admin_port,
+            workers,
+        } => crate::demo::run(port, admin_port, default_workers(workers)),
     }
 }
 
 /// Returns the requested worker count, or one per available core.
 pub fn default_workers(requested: Option<usize>) -> usize {
-    requested.unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(1)).max(1)
+    requested
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(1)
+        })
+        .max(1)
 }
 
 fn load(path: &Path) -> anyhow::Result<Config> {
-    gatehouse_config::load_file(path).map_err(|diagnostics| anyhow::anyhow!("invalid configuration\n{diagnostics}"))
+    gatehouse_config::load_file(path)
+        .map_err(|diagnostics| anyhow::anyhow!("invalid configuration\n{diagnostics}"))
 }
 
 fn serve_file(path: &Path, workers: Option<usize>) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     crate::logging::init(config.server.log_level.as_deref());
-    let options = GatewayOptions { workers: default_workers(workers), config_path: Some(path.to_path_buf()) };
+    let options = GatewayOptions {
+        workers: default_workers(workers),
+        config_path: Some(path.to_path_buf()),
+    };
     serve(config, options, |_| {})
 }
 
 /// Starts the gateway on a small control runtime and blocks until it stops.
-pub fn serve(config: Config, options: GatewayOptions, on_started: impl FnOnce(&Gateway)) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+pub fn serve(
+    config: Config,
+    options: GatewayOptions,
+    on_started: impl FnOnce(&Gateway),
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let gateway = Gateway::start(config, options.clone()).await?;
         for (name, address) in gateway.listener_addresses() {
@@ -101,7 +121,12 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     for file in files {
         match check(file) {
-            Ok(config) => println!("{}: valid ({} routes, {} upstreams)", file.display(), config.routes.len(), config.upstreams.len()),
+            Ok(config) => println!(
+                "{}: valid ({} routes, {} upstreams)",
+                file.display(),
+                config.routes.len(),
+                config.upstreams.len()
+            ),
             Err(message) => {
                 failed = true;
                 println!("{message}");
@@ -117,9 +142,11 @@ fn validate(files: &[PathBuf]) -> ExitCode {
 
 /// Validates one file and builds its runtime objects (router, TLS material) without binding.
 fn check(file: &Path) -> Result<Config, String> {
-    let config = gatehouse_config::load_file(file).map_err(|diagnostics| diagnostics.to_string())?;
+    let config =
+        gatehouse_config::load_file(file).map_err(|diagnostics| diagnostics.to_string())?;
     let metrics = Metrics::new();
-    Snapshot::build(config.clone(), 1, &metrics, 1).map_err(|err| format!("{}: {err}", file.display()))?;
+    Snapshot::build(config.clone(), 1, &metrics, 1)
+        .map_err(|err| format!("{}: {err}", file.display()))?;
     Ok(config)
 }
 

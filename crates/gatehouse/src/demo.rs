@@ -10,23 +10,36 @@ const DEMO_CONFIG: &str = include_str!("demo.yaml");
 
 pub fn run(port: u16, admin_port: u16, workers: usize) -> anyhow::Result<ExitCode> {
     crate::logging::init(None);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let upstream = runtime.block_on(crate::sample_upstream::start()).context("starting the sample upstream failed")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let upstream = runtime
+        .block_on(crate::sample_upstream::start())
+        .context("starting the sample upstream failed")?;
     let text = DEMO_CONFIG
         .replace("GATEWAY_PORT", &port.to_string())
         .replace("ADMIN_PORT", &admin_port.to_string())
         .replace("UPSTREAM_PORT", &upstream.port().to_string());
-    let config = gatehouse_config::load_str("<embedded demo configuration>", &text)
-        .map_err(|diagnostics| anyhow::anyhow!("the embedded demo configuration is invalid\n{diagnostics}"))?;
-    let options = GatewayOptions { workers, config_path: None };
+    let config = gatehouse_config::load_str("<embedded demo configuration>", &text).map_err(
+        |diagnostics| anyhow::anyhow!("the embedded demo configuration is invalid\n{diagnostics}"),
+    )?;
+    let options = GatewayOptions {
+        workers,
+        config_path: None,
+    };
     // A background thread drives the sample upstream's runtime; the gateway gets its own.
     std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
     crate::cli::serve(config, options, |gateway| print_intro(gateway, upstream))
 }
 
 fn print_intro(gateway: &gatehouse_proxy::Gateway, upstream: std::net::SocketAddr) {
-    let Some((_, address)) = gateway.listener_addresses().first() else { return };
-    let admin = gateway.admin_address().map(|admin| admin.to_string()).unwrap_or_default();
+    let Some((_, address)) = gateway.listener_addresses().first() else {
+        return;
+    };
+    let admin = gateway
+        .admin_address()
+        .map(|admin| admin.to_string())
+        .unwrap_or_default();
     eprintln!(
         "\nGatehouse demo is running. The sample market-data API listens on {upstream}.\n\
          Try:\n  \

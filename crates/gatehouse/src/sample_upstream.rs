@@ -31,10 +31,15 @@ pub async fn start() -> std::io::Result<SocketAddr> {
     let address = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
-                let service = service_fn(|request| async move { Ok::<_, Infallible>(answer(&request)) });
-                let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+                let service =
+                    service_fn(|request| async move { Ok::<_, Infallible>(answer(&request)) });
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });
@@ -47,15 +52,27 @@ fn answer(request: &Request<Incoming>) -> Response<Full<Bytes>> {
         Some("") | Some("/") => json(StatusCode::OK, list()),
         Some(rest) => match quote(rest.trim_start_matches('/')) {
             Some(value) => json(StatusCode::OK, value),
-            None => json(StatusCode::NOT_FOUND, serde_json::json!({"error": "unknown symbol"})),
+            None => json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({"error": "unknown symbol"}),
+            ),
         },
-        None if path == "/v1/market/status" => json(StatusCode::OK, serde_json::json!({"market": "open", "time": now_seconds()})),
-        None => json(StatusCode::NOT_FOUND, serde_json::json!({"error": "not found"})),
+        None if path == "/v1/market/status" => json(
+            StatusCode::OK,
+            serde_json::json!({"market": "open", "time": now_seconds()}),
+        ),
+        None => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "not found"}),
+        ),
     }
 }
 
 fn list() -> serde_json::Value {
-    let symbols: Vec<_> = SYMBOLS.iter().map(|(symbol, name, _)| serde_json::json!({"symbol": symbol, "name": name})).collect();
+    let symbols: Vec<_> = SYMBOLS
+        .iter()
+        .map(|(symbol, name, _)| serde_json::json!({"symbol": symbol, "name": name}))
+        .collect();
     serde_json::json!({ "symbols": symbols })
 }
 
@@ -66,16 +83,24 @@ fn quote(symbol: &str) -> Option<serde_json::Value> {
     // A slow, deterministic wobble of up to 2% so that repeated requests show movement.
     let phase = (now as f64 / 30.0 + base).sin();
     let price = (base * (1.0 + 0.02 * phase) * 100.0).round() / 100.0;
-    Some(serde_json::json!({"symbol": symbol, "name": name, "price": price, "currency": "USD", "time": now}))
+    Some(
+        serde_json::json!({"symbol": symbol, "name": name, "price": price, "currency": "USD", "time": now}),
+    )
 }
 
 fn now_seconds() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
 }
 
 fn json(status: StatusCode, value: serde_json::Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }

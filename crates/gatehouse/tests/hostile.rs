@@ -22,13 +22,30 @@ fn assert_rejected_and_closed(gateway: &Gatehouse, upstream: &Upstream, bytes: &
     stream.write_all(bytes).unwrap();
     let started = Instant::now();
     let mut reply = Vec::new();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let closed = std::io::Read::read_to_end(&mut stream, &mut reply).is_ok();
     let reply = String::from_utf8_lossy(&reply);
-    assert!(reply.starts_with("HTTP/1.1 400"), "expected 400 for {:?}, got {reply}", String::from_utf8_lossy(bytes));
-    assert!(closed && started.elapsed() < Duration::from_secs(4), "connection stayed open after {reply}");
-    assert_eq!(reply.matches("HTTP/1.1").count(), 1, "a smuggled request was answered: {reply}");
-    assert_eq!(upstream.requests().len(), before, "the request reached the upstream");
+    assert!(
+        reply.starts_with("HTTP/1.1 400"),
+        "expected 400 for {:?}, got {reply}",
+        String::from_utf8_lossy(bytes)
+    );
+    assert!(
+        closed && started.elapsed() < Duration::from_secs(4),
+        "connection stayed open after {reply}"
+    );
+    assert_eq!(
+        reply.matches("HTTP/1.1").count(),
+        1,
+        "a smuggled request was answered: {reply}"
+    );
+    assert_eq!(
+        upstream.requests().len(),
+        before,
+        "the request reached the upstream"
+    );
 }
 
 #[test]
@@ -63,7 +80,11 @@ fn smuggling_after_a_good_request_caught() {
     let reply = raw(gateway.public(), pipelined, Duration::from_secs(5));
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert_eq!(reply.matches("HTTP/1.1 400").count(), 1, "{reply}");
-    let uris: Vec<String> = upstream.requests().iter().map(|received| received.uri.clone()).collect();
+    let uris: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|received| received.uri.clone())
+        .collect();
     assert_eq!(uris, ["/first"]);
 }
 
@@ -78,7 +99,11 @@ fn header_flood_gets_431_quickly() {
     let started = Instant::now();
     let reply = raw(gateway.public(), &request, Duration::from_secs(5));
     assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
-    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(upstream.requests().is_empty());
 }
 
@@ -87,19 +112,30 @@ fn oversized_body_gets_413() {
     let upstream = Upstream::echo();
     let routes = "  - name: all\n    match: { path_prefix: / }\n    upstream: backend\n    max_body_size: 1KiB\n";
     let gateway = Gatehouse::start(&config(&upstream.url(), routes));
-    let declared = format!("POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2048\r\n\r\n{}", "a".repeat(2048));
-    let reply = raw(gateway.public(), declared.as_bytes(), Duration::from_secs(5));
+    let declared = format!(
+        "POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2048\r\n\r\n{}",
+        "a".repeat(2048)
+    );
+    let reply = raw(
+        gateway.public(),
+        declared.as_bytes(),
+        Duration::from_secs(5),
+    );
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
     assert!(reply.contains("payload_too_large"), "{reply}");
 
-    let mut chunked = b"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let mut chunked =
+        b"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for _ in 0..4 {
         chunked.extend_from_slice(format!("200\r\n{}\r\n", "b".repeat(512)).as_bytes());
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
     let reply = raw(gateway.public(), &chunked, Duration::from_secs(5));
     assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
-    assert!(upstream.requests().iter().all(|received| received.body.len() <= 1024));
+    assert!(upstream
+        .requests()
+        .iter()
+        .all(|received| received.body.len() <= 1024));
 }
 
 #[test]
@@ -112,7 +148,11 @@ fn invalid_targets_get_400() {
     ];
     for request in requests {
         let reply = raw(gateway.public(), request, Duration::from_secs(5));
-        assert!(reply.starts_with("HTTP/1.1 400"), "{} got {reply}", String::from_utf8_lossy(request));
+        assert!(
+            reply.starts_with("HTTP/1.1 400"),
+            "{} got {reply}",
+            String::from_utf8_lossy(request)
+        );
     }
     assert!(upstream.requests().is_empty());
 }
@@ -120,11 +160,21 @@ fn invalid_targets_get_400() {
 #[test]
 fn slow_header_times_out() {
     let upstream = Upstream::echo();
-    let yaml = config(&upstream.url(), ALL).replace("upstreams:", "server:\n  header_read_timeout: 500ms\nupstreams:");
+    let yaml = config(&upstream.url(), ALL).replace(
+        "upstreams:",
+        "server:\n  header_read_timeout: 500ms\nupstreams:",
+    );
     let gateway = Gatehouse::start(&yaml);
     let mut stream = std::net::TcpStream::connect(gateway.public()).unwrap();
     stream.write_all(b"GET / HTTP/1.1\r\nHost: exa").unwrap();
     let started = Instant::now();
-    assert!(support::closed_after(&mut stream, Duration::from_secs(5)), "the connection stayed open");
-    assert!(started.elapsed() < Duration::from_secs(3), "closed only after {:?}", started.elapsed());
+    assert!(
+        support::closed_after(&mut stream, Duration::from_secs(5)),
+        "the connection stayed open"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "closed only after {:?}",
+        started.elapsed()
+    );
 }

@@ -17,19 +17,38 @@ fn routes_with_tag(tag: &str) -> String {
 }
 
 /// Runs keep-alive clients against `addr` until `stop`, counting responses by outcome.
-fn load(addr: std::net::SocketAddr, stop: Arc<AtomicBool>, ok: Arc<AtomicUsize>, failed: Arc<AtomicUsize>, tags: Arc<std::sync::Mutex<Vec<String>>>) -> std::thread::JoinHandle<()> {
+fn load(
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    tags: Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async move {
             let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .unwrap();
             tokio::spawn(connection);
             let deadline = Instant::now() + Duration::from_secs(20);
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let request = Request::get("/load").header("host", "example.com").body(Full::new(Bytes::new())).unwrap();
+                let request = Request::get("/load")
+                    .header("host", "example.com")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
                 match sender.send_request(request).await {
                     Ok(response) if response.status() == 200 => {
-                        let tag = response.headers().get("x-config").map(|value| value.to_str().unwrap().to_string()).unwrap_or_default();
+                        let tag = response
+                            .headers()
+                            .get("x-config")
+                            .map(|value| value.to_str().unwrap().to_string())
+                            .unwrap_or_default();
                         let _ = response.into_body().collect().await;
                         ok.fetch_add(1, Ordering::Relaxed);
                         let mut tags = tags.lock().unwrap();
@@ -50,16 +69,44 @@ fn load(addr: std::net::SocketAddr, stop: Arc<AtomicBool>, ok: Arc<AtomicUsize>,
 fn reload_under_load_fails_nothing() {
     let upstream = Upstream::echo();
     let gateway = Gatehouse::start(&config(&upstream.url(), &routes_with_tag("one")));
-    let (stop, ok, failed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (stop, ok, failed) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
     let tags = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let clients: Vec<_> = (0..4).map(|_| load(gateway.public(), stop.clone(), ok.clone(), failed.clone(), tags.clone())).collect();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            load(
+                gateway.public(),
+                stop.clone(),
+                ok.clone(),
+                failed.clone(),
+                tags.clone(),
+            )
+        })
+        .collect();
 
     std::thread::sleep(Duration::from_millis(300));
-    std::fs::write(&gateway.config_path, config(&upstream.url(), &routes_with_tag("two"))).unwrap();
-    let reply = send(gateway.admin(), Request::post("/admin/reload").header("host", "admin").body(Full::new(Bytes::new())).unwrap());
+    std::fs::write(
+        &gateway.config_path,
+        config(&upstream.url(), &routes_with_tag("two")),
+    )
+    .unwrap();
+    let reply = send(
+        gateway.admin(),
+        Request::post("/admin/reload")
+            .header("host", "admin")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    );
     assert_eq!(reply.status, 200, "{}", reply.text());
     std::thread::sleep(Duration::from_millis(300));
-    std::fs::write(&gateway.config_path, config(&upstream.url(), &routes_with_tag("three"))).unwrap();
+    std::fs::write(
+        &gateway.config_path,
+        config(&upstream.url(), &routes_with_tag("three")),
+    )
+    .unwrap();
     gateway.signal("HUP");
     assert!(gateway.wait_for_log("configuration reloaded", Duration::from_secs(5)));
     std::thread::sleep(Duration::from_millis(300));
@@ -68,18 +115,40 @@ fn reload_under_load_fails_nothing() {
         client.join().unwrap();
     }
 
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "{} requests failed during reloads", failed.load(Ordering::Relaxed));
-    assert!(ok.load(Ordering::Relaxed) > 100, "only {} requests ran", ok.load(Ordering::Relaxed));
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "{} requests failed during reloads",
+        failed.load(Ordering::Relaxed)
+    );
+    assert!(
+        ok.load(Ordering::Relaxed) > 100,
+        "only {} requests ran",
+        ok.load(Ordering::Relaxed)
+    );
     let tags = tags.lock().unwrap().clone();
-    assert!(tags.contains(&"two".to_string()) && tags.last() == Some(&"three".to_string()), "{tags:?}");
+    assert!(
+        tags.contains(&"two".to_string()) && tags.last() == Some(&"three".to_string()),
+        "{tags:?}"
+    );
 }
 
 #[test]
 fn invalid_reload_keeps_old_config() {
     let upstream = Upstream::echo();
     let gateway = Gatehouse::start(&config(&upstream.url(), &routes_with_tag("good")));
-    std::fs::write(&gateway.config_path, "listeners:\n  - name: public\n    adress: nowhere\n").unwrap();
-    let reply = send(gateway.admin(), Request::post("/admin/reload").header("host", "admin").body(Full::new(Bytes::new())).unwrap());
+    std::fs::write(
+        &gateway.config_path,
+        "listeners:\n  - name: public\n    adress: nowhere\n",
+    )
+    .unwrap();
+    let reply = send(
+        gateway.admin(),
+        Request::post("/admin/reload")
+            .header("host", "admin")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    );
     assert_eq!(reply.status, 422);
     assert_eq!(reply.json()["error"]["code"], "invalid_configuration");
     assert!(reply.text().contains("adress"), "{}", reply.text());
@@ -89,7 +158,10 @@ fn invalid_reload_keeps_old_config() {
     assert_eq!(after.status, 200);
     assert_eq!(after.header("x-config"), Some("good"));
     let metrics = get(gateway.admin(), "/metrics").text();
-    assert!(metrics.contains("gatehouse_config_reloads_total{result=\"failure\"}"), "{metrics}");
+    assert!(
+        metrics.contains("gatehouse_config_reloads_total{result=\"failure\"}"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -102,7 +174,10 @@ fn file_change_triggers_reload() {
     std::fs::rename(&staged, &gateway.config_path).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while get(gateway.public(), "/").header("x-config") != Some("after") {
-        assert!(Instant::now() < deadline, "the file change was not picked up");
+        assert!(
+            Instant::now() < deadline,
+            "the file change was not picked up"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -122,15 +197,18 @@ fn shutdown_drains_requests_in_flight() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.text(), "finished");
     assert!(status.success(), "exit status {status}");
-    assert!(std::net::TcpStream::connect(addr).is_err(), "still accepting after shutdown");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "still accepting after shutdown"
+    );
 }
 
 #[test]
 fn admin_endpoints_answer() {
     let upstream = Upstream::echo();
-    let gateway = Gatehouse::start(&config(&upstream.url().replace("http://", "http://user:secret@"), &routes_with_tag("x")).replace("user:secret@", ""));
-    get(gateway.public(), "/counted");
-    get(gateway.public(), "/nothing-here").status;
+    let gateway = Gatehouse::start(&config(&upstream.url(), &routes_with_tag("x")));
+    assert_eq!(get(gateway.public(), "/counted").status, 200);
+    assert_eq!(get(gateway.public(), "/again").status, 200);
 
     let admin = gateway.admin();
     assert_eq!(get(admin, "/healthz").json()["status"], "ok");
@@ -167,7 +245,13 @@ fn admin_endpoints_answer() {
 fn access_log_has_one_line_per_request() {
     let upstream = Upstream::echo();
     let gateway = Gatehouse::start(&config(&upstream.url(), &routes_with_tag("x")));
-    let reply = send(gateway.public(), support::request("POST", "/logged?q=1").header("x-request-id", "log-test-1").body(Full::new(Bytes::from("12345"))).unwrap());
+    let reply = send(
+        gateway.public(),
+        support::request("POST", "/logged?q=1")
+            .header("x-request-id", "log-test-1")
+            .body(Full::new(Bytes::from("12345")))
+            .unwrap(),
+    );
     assert_eq!(reply.status, 200);
     get(gateway.public(), "/second");
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -176,7 +260,10 @@ fn access_log_has_one_line_per_request() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let lines = gateway.access_log();
-    let line = lines.iter().find(|line| line["request_id"] == "log-test-1").expect("the POST is logged");
+    let line = lines
+        .iter()
+        .find(|line| line["request_id"] == "log-test-1")
+        .expect("the POST is logged");
     assert_eq!(line["method"], "POST");
     assert_eq!(line["path"], "/logged");
     assert_eq!(line["host"], "example.com");
@@ -190,5 +277,11 @@ fn access_log_has_one_line_per_request() {
     assert!(line["duration_ms"].as_f64().unwrap() > 0.0);
     assert!(line["upstream_duration_ms"].as_f64().unwrap() > 0.0);
     assert!(line["time"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(lines.iter().filter(|line| line["request_id"] == "log-test-1").count(), 1);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|line| line["request_id"] == "log-test-1")
+            .count(),
+        1
+    );
 }

@@ -67,12 +67,25 @@ fn start() -> (Gatehouse, Upstream) {
 
 /// Sends `GET path` with the given Host and returns the route name the upstream saw.
 fn route_for(gateway: &Gatehouse, host: &str, path: &str) -> Option<String> {
-    let reply = send(gateway.public(), http::Request::get(path).header("host", host).body(Full::new(Bytes::new())).unwrap());
+    let reply = send(
+        gateway.public(),
+        http::Request::get(path)
+            .header("host", host)
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    );
     if reply.status == 404 {
         return None;
     }
-    assert_eq!(reply.status, 200, "GET {path} with Host {host}: {}", reply.text());
-    reply.json()["headers"]["x-route"].as_str().map(String::from)
+    assert_eq!(
+        reply.status,
+        200,
+        "GET {path} with Host {host}: {}",
+        reply.text()
+    );
+    reply.json()["headers"]["x-route"]
+        .as_str()
+        .map(String::from)
 }
 
 #[test]
@@ -92,7 +105,11 @@ fn precedence_and_boundaries() {
         ("/nothing", None),
     ];
     for (path, expected) in cases {
-        assert_eq!(route_for(&gateway, "example.com", path).as_deref(), expected, "path {path}");
+        assert_eq!(
+            route_for(&gateway, "example.com", path).as_deref(),
+            expected,
+            "path {path}"
+        );
     }
     drop(upstream);
 }
@@ -108,7 +125,10 @@ fn template_capture_rewrites_path() {
 #[test]
 fn strip_prefix_keeps_query_bytes() {
     let (gateway, upstream) = start();
-    assert_eq!(get(gateway.public(), "/svc/quotes?a=1&a=2&b=%20&c").status, 200);
+    assert_eq!(
+        get(gateway.public(), "/svc/quotes?a=1&a=2&b=%20&c").status,
+        200
+    );
     assert_eq!(upstream.last().uri, "/quotes?a=1&a=2&b=%20&c");
     assert_eq!(get(gateway.public(), "/svc").status, 200);
     assert_eq!(upstream.last().uri, "/");
@@ -117,10 +137,19 @@ fn strip_prefix_keeps_query_bytes() {
 #[test]
 fn host_matching_rules() {
     let (gateway, _upstream) = start();
-    assert_eq!(route_for(&gateway, "a.example.org", "/hosted").as_deref(), Some("wildcard-host"));
-    assert_eq!(route_for(&gateway, "a.b.example.org:8443", "/hosted").as_deref(), Some("wildcard-host"));
+    assert_eq!(
+        route_for(&gateway, "a.example.org", "/hosted").as_deref(),
+        Some("wildcard-host")
+    );
+    assert_eq!(
+        route_for(&gateway, "a.b.example.org:8443", "/hosted").as_deref(),
+        Some("wildcard-host")
+    );
     assert_eq!(route_for(&gateway, "example.org", "/hosted"), None);
-    assert_eq!(route_for(&gateway, "api.EXAMPLE.com:80", "/hosted").as_deref(), Some("exact-host"));
+    assert_eq!(
+        route_for(&gateway, "api.EXAMPLE.com:80", "/hosted").as_deref(),
+        Some("exact-host")
+    );
     assert_eq!(route_for(&gateway, "other.com", "/hosted"), None);
 }
 
@@ -128,12 +157,26 @@ fn host_matching_rules() {
 fn method_header_and_query_filters() {
     let (gateway, _upstream) = start();
     assert_eq!(route_for(&gateway, "example.com", "/submit"), None);
-    let post = send(gateway.public(), request("POST", "/submit").body(Full::new(Bytes::from("x"))).unwrap());
+    let post = send(
+        gateway.public(),
+        request("POST", "/submit")
+            .body(Full::new(Bytes::from("x")))
+            .unwrap(),
+    );
     assert_eq!(post.json()["headers"]["x-route"], "post-only");
 
-    assert_eq!(route_for(&gateway, "example.com", "/feature?version=2").as_deref(), Some("feature"));
-    let canary = request("GET", "/feature?version=2").header("x-canary", "true").body(Full::new(Bytes::new())).unwrap();
-    assert_eq!(send(gateway.public(), canary).json()["headers"]["x-route"], "canary");
+    assert_eq!(
+        route_for(&gateway, "example.com", "/feature?version=2").as_deref(),
+        Some("feature")
+    );
+    let canary = request("GET", "/feature?version=2")
+        .header("x-canary", "true")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(
+        send(gateway.public(), canary).json()["headers"]["x-route"],
+        "canary"
+    );
 }
 
 #[test]
@@ -145,7 +188,10 @@ fn no_route_gives_json_404() {
     let body = reply.json();
     assert_eq!(body["error"]["status"], 404);
     assert_eq!(body["error"]["code"], "route_not_found");
-    assert_eq!(body["error"]["request_id"].as_str(), reply.header("x-request-id"));
+    assert_eq!(
+        body["error"]["request_id"].as_str(),
+        reply.header("x-request-id")
+    );
 }
 
 #[test]
@@ -161,7 +207,11 @@ fn dot_segments_cannot_escape() {
         ("/api/./v1/x", Some("api-v1-prefix")),
     ];
     for (path, expected) in cases {
-        assert_eq!(route_for(&gateway, "example.com", path).as_deref(), expected, "path {path}");
+        assert_eq!(
+            route_for(&gateway, "example.com", path).as_deref(),
+            expected,
+            "path {path}"
+        );
     }
     assert_eq!(upstream.last().uri, "/api/v1/x");
 }
@@ -171,21 +221,40 @@ fn encoded_delimiters_stay_data() {
     let (gateway, upstream) = start();
     // %2F is not a separator: /api%2Fv1 is one segment, so it is neither /api nor /api/v1.
     assert_eq!(route_for(&gateway, "example.com", "/api%2Fv1/x"), None);
-    assert_eq!(route_for(&gateway, "example.com", "/admin%2F..%2Fapi"), None);
-    assert_eq!(route_for(&gateway, "example.com", "/admin%5C..%5Capi"), None);
-    assert_eq!(route_for(&gateway, "example.com", "/files/a%2fb").as_deref(), Some("encoded"));
+    assert_eq!(
+        route_for(&gateway, "example.com", "/admin%2F..%2Fapi"),
+        None
+    );
+    assert_eq!(
+        route_for(&gateway, "example.com", "/admin%5C..%5Capi"),
+        None
+    );
+    assert_eq!(
+        route_for(&gateway, "example.com", "/files/a%2fb").as_deref(),
+        Some("encoded")
+    );
     assert_eq!(upstream.last().uri, "/files/a%2Fb");
     for path in ["/admin%3Bx", "/admin%3Fx", "/admin%23x"] {
-        assert_eq!(route_for(&gateway, "example.com", path), None, "path {path}");
+        assert_eq!(
+            route_for(&gateway, "example.com", path),
+            None,
+            "path {path}"
+        );
     }
-    assert_eq!(route_for(&gateway, "example.com", "/api/x%3By").as_deref(), Some("api-prefix"));
+    assert_eq!(
+        route_for(&gateway, "example.com", "/api/x%3By").as_deref(),
+        Some("api-prefix")
+    );
     assert_eq!(upstream.last().uri, "/api/x%3By");
 }
 
 #[test]
 fn duplicate_host_rejected() {
     let (gateway, upstream) = start();
-    let twice = request("GET", "/api").header("host", "other.example.com").body(Full::new(Bytes::new())).unwrap();
+    let twice = request("GET", "/api")
+        .header("host", "other.example.com")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
     let reply = send(gateway.public(), twice);
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json()["error"]["code"], "bad_request");

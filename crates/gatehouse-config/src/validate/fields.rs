@@ -71,7 +71,11 @@ pub(super) fn positive_duration(
             report.error(
                 value,
                 path,
-                format!("{} must be greater than zero, found {:?}", last_key(path), value.value),
+                format!(
+                    "{} must be greater than zero, found {:?}",
+                    last_key(path),
+                    value.value
+                ),
                 "set a duration such as 5s, or remove the key to use the default",
             );
             None
@@ -85,7 +89,11 @@ pub(super) fn positive_duration(
 }
 
 /// Parses an optional size in bytes; zero is allowed.
-pub(super) fn size(report: &mut Report, value: Option<&Spanned<String>>, path: &str) -> Option<u64> {
+pub(super) fn size(
+    report: &mut Report,
+    value: Option<&Spanned<String>>,
+    path: &str,
+) -> Option<u64> {
     let value = value?;
     match parse_size(&value.value) {
         Ok(bytes) => Some(bytes),
@@ -97,12 +105,12 @@ pub(super) fn size(report: &mut Report, value: Option<&Spanned<String>>, path: &
 }
 
 /// Maps a string to one of `options`, reporting an unknown value with a suggestion.
-/// `what` names the setting in the message, as in "unknown load balancing policy".
+/// `setting` names the setting in the message, as in "unknown load balancing policy".
 pub(super) fn choose<T: Clone>(
     report: &mut Report,
     value: &Spanned<String>,
     path: &str,
-    what: &str,
+    setting: &str,
     options: &[(&str, T)],
 ) -> Option<T> {
     if let Some((_, choice)) = options.iter().find(|(name, _)| *name == value.value) {
@@ -112,7 +120,7 @@ pub(super) fn choose<T: Clone>(
     report.error(
         value,
         path,
-        format!("unknown {what} {:?}", value.value),
+        format!("unknown {setting} {:?}", value.value),
         did_you_mean_or_list(&value.value, &names),
     );
     None
@@ -147,16 +155,19 @@ pub(super) fn existing_file(
     path: &str,
 ) -> PathBuf {
     let resolved = base.resolve(&value.value);
+    let key = last_key(path);
+    let display_path = resolved.display().to_string();
     let problem = if value.value.is_empty() {
-        Some(format!("{} is empty", last_key(path)))
+        Some(format!("{key} is empty"))
     } else {
         match std::fs::metadata(&resolved) {
             Ok(metadata) if metadata.is_file() => None,
-            Ok(_) => Some(format!("{} {:?} is not a file", last_key(path), resolved)),
+            Ok(_) => Some(format!("{key} {display_path:?} is not a file")),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Some(format!("{key} file {display_path:?} not found"))
+            }
             Err(error) => Some(format!(
-                "{} file {:?} cannot be read: {error}",
-                last_key(path),
-                resolved.display().to_string()
+                "{key} file {display_path:?} cannot be accessed: {error}"
             )),
         }
     };

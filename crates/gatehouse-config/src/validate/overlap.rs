@@ -9,7 +9,10 @@ use crate::precedence::{path_key, template_shapes, TemplateShape};
 /// Reports each route whose match repeats or is covered by an earlier route with the same
 /// path match, and each template that conflicts with an earlier one.
 pub(super) fn check(routes: &[CheckedRoute], report: &mut Report) {
-    let keys: Vec<(u8, String)> = routes.iter().map(|checked| path_key(&checked.route.matcher.path)).collect();
+    let keys: Vec<(u8, String)> = routes
+        .iter()
+        .map(|checked| path_key(&checked.route.matcher.path))
+        .collect();
     for (index, later) in routes.iter().enumerate() {
         // Same tier and value means the earlier route also comes first in the match order.
         let same_path: Vec<&CheckedRoute> = (0..index)
@@ -17,13 +20,34 @@ pub(super) fn check(routes: &[CheckedRoute], report: &mut Report) {
             .map(|earlier| &routes[earlier])
             .collect();
         let later_match = &later.route.matcher;
-        if let Some(first) = same_path.iter().find(|earlier| identical(&earlier.route.matcher, later_match)) {
-            report.push(&later.path_at, &later.path_key, identical_problem(later, first));
-        } else if let Some(winner) = same_path.iter().find(|earlier| covers(&earlier.route.matcher, later_match)) {
-            report.push(&later.path_at, &later.path_key, shadowed_problem(later, winner));
+        if let Some(first) = same_path
+            .iter()
+            .find(|earlier| identical(&earlier.route.matcher, later_match))
+        {
+            report.push(
+                &later.path_at,
+                &later.path_key,
+                identical_problem(later, first),
+            );
+        } else if let Some(winner) = same_path
+            .iter()
+            .find(|earlier| covers(&earlier.route.matcher, later_match))
+        {
+            report.push(
+                &later.path_at,
+                &later.path_key,
+                shadowed_problem(later, winner),
+            );
         }
-        if let Some(other) = routes[..index].iter().find(|earlier| templates_conflict(earlier, later)) {
-            report.push(&later.path_at, &later.path_key, template_conflict_problem(later, other));
+        if let Some(other) = routes[..index]
+            .iter()
+            .find(|earlier| templates_conflict(earlier, later))
+        {
+            report.push(
+                &later.path_at,
+                &later.path_key,
+                template_conflict_problem(later, other),
+            );
         }
     }
 }
@@ -67,7 +91,9 @@ fn template_conflict_problem(later: &CheckedRoute, other: &CheckedRoute) -> Prob
 /// Returns true when both templates agree up to a segment where one has a capture and the
 /// other a catch-all. The router (matchit 0.9) rejects that pair.
 fn templates_conflict(a: &CheckedRoute, b: &CheckedRoute) -> bool {
-    let (PathMatch::Template(a), PathMatch::Template(b)) = (&a.route.matcher.path, &b.route.matcher.path) else {
+    let (PathMatch::Template(a), PathMatch::Template(b)) =
+        (&a.route.matcher.path, &b.route.matcher.path)
+    else {
         return false;
     };
     let mismatch = template_shapes(a)
@@ -76,7 +102,10 @@ fn templates_conflict(a: &CheckedRoute, b: &CheckedRoute) -> bool {
         .find(|(a, b)| a != b);
     matches!(
         mismatch,
-        Some((TemplateShape::Capture, TemplateShape::CatchAll) | (TemplateShape::CatchAll, TemplateShape::Capture))
+        Some(
+            (TemplateShape::Capture, TemplateShape::CatchAll)
+                | (TemplateShape::CatchAll, TemplateShape::Capture)
+        )
     )
 }
 
@@ -94,10 +123,20 @@ fn identical(a: &RouteMatch, b: &RouteMatch) -> bool {
 fn covers(wide: &RouteMatch, narrow: &RouteMatch) -> bool {
     let hosts = wide.hosts.is_empty()
         || (!narrow.hosts.is_empty()
-            && narrow.hosts.iter().all(|host| wide.hosts.iter().any(|pattern| host_covers(pattern, host))));
+            && narrow
+                .hosts
+                .iter()
+                .all(|host| wide.hosts.iter().any(|pattern| host_covers(pattern, host))));
     let methods = wide.methods.is_empty()
-        || (!narrow.methods.is_empty() && narrow.methods.iter().all(|method| wide.methods.contains(method)));
-    let headers = wide.headers.iter().all(|header| narrow.headers.contains(header));
+        || (!narrow.methods.is_empty()
+            && narrow
+                .methods
+                .iter()
+                .all(|method| wide.methods.contains(method)));
+    let headers = wide
+        .headers
+        .iter()
+        .all(|header| narrow.headers.contains(header));
     let query = wide.query.iter().all(|pair| narrow.query.contains(pair));
     hosts && methods && headers && query
 }
@@ -106,9 +145,12 @@ fn covers(wide: &RouteMatch, narrow: &RouteMatch) -> bool {
 fn host_covers(wide: &HostPattern, narrow: &HostPattern) -> bool {
     match (wide, narrow) {
         (HostPattern::Exact(wide), HostPattern::Exact(narrow)) => wide == narrow,
-        (HostPattern::Wildcard(suffix), HostPattern::Exact(host) | HostPattern::Wildcard(host)) => {
+        // `.example.org` covers `api.example.org` and `.eu.example.org`, but not `example.org`.
+        (HostPattern::Wildcard(suffix), HostPattern::Exact(host)) => {
             host.len() > suffix.len() && host.ends_with(suffix.as_str())
-                || matches!(narrow, HostPattern::Wildcard(_)) && host == suffix
+        }
+        (HostPattern::Wildcard(suffix), HostPattern::Wildcard(narrower)) => {
+            narrower.ends_with(suffix.as_str())
         }
         (HostPattern::Exact(_), HostPattern::Wildcard(_)) => false,
     }
@@ -132,19 +174,37 @@ mod tests {
 
     #[test]
     fn wildcard_covers_subdomains() {
-        assert!(host_covers(&wildcard(".example.org"), &exact("api.example.org")));
-        assert!(host_covers(&wildcard(".example.org"), &wildcard(".eu.example.org")));
-        assert!(host_covers(&wildcard(".example.org"), &wildcard(".example.org")));
+        assert!(host_covers(
+            &wildcard(".example.org"),
+            &exact("api.example.org")
+        ));
+        assert!(host_covers(
+            &wildcard(".example.org"),
+            &wildcard(".eu.example.org")
+        ));
+        assert!(host_covers(
+            &wildcard(".example.org"),
+            &wildcard(".example.org")
+        ));
     }
 
     #[test]
     fn wildcard_excludes_apex() {
-        assert!(!host_covers(&wildcard(".example.org"), &exact("example.org")));
-        assert!(!host_covers(&wildcard(".example.org"), &exact("badexample.org")));
+        assert!(!host_covers(
+            &wildcard(".example.org"),
+            &exact("example.org")
+        ));
+        assert!(!host_covers(
+            &wildcard(".example.org"),
+            &exact("badexample.org")
+        ));
     }
 
     #[test]
     fn exact_never_covers_wildcard() {
-        assert!(!host_covers(&exact("api.example.org"), &wildcard(".example.org")));
+        assert!(!host_covers(
+            &exact("api.example.org"),
+            &wildcard(".example.org")
+        ));
     }
 }

@@ -1,7 +1,7 @@
 //! Turns YAML text into the file structs, or into one diagnostic when that fails.
 //!
 //! serde stops at the first structural problem (a syntax error, an unknown key, a wrong type),
-//! so this stage reports one at a time. To give that problem a key path and say what was found,
+//! so this stage reports one at a time. To give that problem a key path and describe the value found there,
 //! the text is also read into a generic tree of positioned nodes and searched by position.
 
 use std::fmt;
@@ -35,7 +35,7 @@ pub(super) fn parse(text: &str) -> Result<ConfigFile, ParseFailure> {
             path: String::new(),
             problem: Problem::new(
                 "the configuration is empty",
-                "add at least a `listeners` list; examples/gatehouse.yaml shows a complete file",
+                "add at least a `listeners` list, such as `listeners: [{ name: public, address: \"0.0.0.0:8080\" }]`",
             ),
         });
     }
@@ -121,7 +121,7 @@ struct Entry {
     found: Found,
 }
 
-/// What was written at an entry's position.
+/// The kind of node written at an entry's position.
 #[derive(Clone)]
 enum Found {
     Key(String),
@@ -183,12 +183,10 @@ fn entry_at(at: &serde_saphyr::Location, path: &str, depth: usize, found: Found)
     }
 }
 
-/// Which entry to prefer when several start at the error position.
+/// The preferred entry when several start at the error position.
 enum Prefer<'a> {
     /// The key with this name: unknown keys.
     Key(&'a str),
-    /// The outermost mapping: missing keys are reported at the mapping that lacks them.
-    Mapping,
     /// The innermost value: type errors are reported at the offending value.
     Value,
 }
@@ -201,11 +199,6 @@ fn locate<'e>(entries: &'e [Entry], line: u64, column: u64, prefer: Prefer) -> O
             .iter()
             .filter(at)
             .find(|entry| matches!(&entry.found, Found::Key(key) if key == name)),
-        Prefer::Mapping => entries
-            .iter()
-            .filter(at)
-            .filter(|entry| matches!(entry.found, Found::Mapping))
-            .min_by_key(|entry| entry.depth),
         Prefer::Value => entries
             .iter()
             .filter(at)
@@ -224,25 +217,33 @@ fn describe(error: &YamlError, entries: &[Entry]) -> ParseFailure {
     let (line, column) = error
         .location()
         .map_or((1, 1), |at| (at.line().max(1), at.column().max(1)));
+    let path_at = |prefer| {
+        locate(entries, line, column, prefer)
+            .map(|entry| entry.path.clone())
+            .unwrap_or_default()
+    };
     let inner = error.without_snippet();
-    let (prefer, problem) = match inner {
+    let (path, problem) = match inner {
+        YamlError::SerdeMissingField { field, .. } => {
+            return missing_key_failure(entries, line, column, field);
+        }
         YamlError::SerdeUnknownField {
             field, expected, ..
-        } => (Prefer::Key(field), unknown_key(field, expected)),
-        YamlError::SerdeMissingField { field, .. } => (Prefer::Mapping, missing_key(field)),
-        _ => match expected_kind(inner) {
-            Some(expected) => {
-                let found = locate(entries, line, column, Prefer::Value)
-                    .filter(|entry| entry.line == line && entry.column == column)
-                    .map(|entry| entry.found.clone());
-                (Prefer::Value, wrong_type(expected, found))
-            }
-            None => (Prefer::Value, syntax_problem(inner)),
-        },
+        } => (path_at(Prefer::Key(field)), unknown_key(field, expected)),
+        _ => {
+            let path = path_at(Prefer::Value);
+            let problem = match expected_kind(inner) {
+                Some(expected) => {
+                    let found = locate(entries, line, column, Prefer::Value)
+                        .filter(|entry| entry.line == line && entry.column == column)
+                        .map(|entry| entry.found.clone());
+                    wrong_type(expected, found, path.is_empty())
+                }
+                None => syntax_problem(inner),
+            };
+            (path, problem)
+        }
     };
-    let path = locate(entries, line, column, prefer)
-        .map(|entry| entry.path.clone())
-        .unwrap_or_default();
     ParseFailure {
         line,
         column,
@@ -251,11 +252,52 @@ fn describe(error: &YamlError, entries: &[Entry]) -> ParseFailure {
     }
 }
 
+/// Reports a missing key at the start of the mapping that lacks it. The parser (serde-saphyr
+/// 2.2) places the error at the last key it read from that mapping, or at the mapping itself
+/// when it is empty, so the mapping is the parent of the key found there.
+fn missing_key_failure(entries: &[Entry], line: u64, column: u64, field: &str) -> ParseFailure {
+    let at = |entry: &&Entry| entry.line == line && entry.column == column;
+    let parent_path = entries
+        .iter()
+        .filter(at)
+        .find_map(|entry| match &entry.found {
+            Found::Key(key) => Some(parent_of(&entry.path, key)),
+            _ => None,
+        })
+        .or_else(|| {
+            let mapping = entries
+                .iter()
+                .filter(at)
+                .find(|entry| matches!(entry.found, Found::Mapping));
+            mapping.map(|entry| entry.path.clone())
+        });
+    let mapping = parent_path.as_ref().and_then(|path| {
+        entries
+            .iter()
+            .find(|entry| &entry.path == path && matches!(entry.found, Found::Mapping))
+    });
+    ParseFailure {
+        line: mapping.map_or(line, |entry| entry.line),
+        column: mapping.map_or(column, |entry| entry.column),
+        path: parent_path.unwrap_or_default(),
+        problem: missing_key(field),
+    }
+}
+
+/// Returns the path of the mapping that contains `key`, whose own path is `path`.
+fn parent_of(path: &str, key: &str) -> String {
+    let parent = path.strip_suffix(key).unwrap_or(path);
+    parent.strip_suffix('.').unwrap_or(parent).to_string()
+}
+
 fn unknown_key(field: &str, expected: &[&str]) -> Problem {
     let help = match closest(field, expected.iter().copied()) {
         Some(candidate) => format!("did you mean `{candidate}`?"),
         None if expected.is_empty() => "remove it".to_string(),
-        None => format!("remove it; the keys allowed here are {}", quoted_list(expected)),
+        None => format!(
+            "remove it; the keys allowed here are {}",
+            quoted_list(expected)
+        ),
     };
     Problem::new(format!("unknown key `{field}`"), help)
 }
@@ -267,7 +309,9 @@ fn missing_key(field: &str) -> Problem {
         "certificate" => "add `certificate:` with the path of a PEM certificate chain",
         "key" => "add `key:` with the path of a PEM private key",
         "url" => "add `url:` such as \"http://127.0.0.1:9001\"",
-        "match" => "add `match:` with one of `path`, `path_prefix`, `path_template` or `path_regex`",
+        "match" => {
+            "add `match:` with one of `path`, `path_prefix`, `path_template` or `path_regex`"
+        }
         "upstream" => "add `upstream:` with the name of one of the `upstreams`",
         _ => "add the key",
     };
@@ -316,11 +360,16 @@ fn classify_expected(text: &str) -> Option<Expected> {
     }
 }
 
-fn wrong_type(expected: Expected, found: Option<Found>) -> Problem {
+/// Describes a value of the wrong kind; `at_root` is true for the document itself.
+fn wrong_type(expected: Expected, found: Option<Found>, at_root: bool) -> Problem {
     let (wanted, help) = match expected {
         Expected::List => (
             "a list",
             "write a list: `[a, b]` on one line, or one `- item` per line",
+        ),
+        Expected::Mapping if at_root => (
+            "a mapping",
+            "start the file with top-level keys such as `listeners:` and `routes:`",
         ),
         Expected::Mapping => (
             "a mapping",

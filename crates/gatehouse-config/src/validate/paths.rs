@@ -89,7 +89,11 @@ pub(super) fn prefix(text: &str, key: &str) -> Result<String, Problem> {
     check_path_text(text, key)?;
     reject_braces(text, key)?;
     let trimmed = text.trim_end_matches('/');
-    Ok(if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() })
+    Ok(if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    })
 }
 
 /// Parses a `path_template` such as `/users/{id}/files/{*path}`.
@@ -109,7 +113,10 @@ pub(super) fn template(text: &str) -> Result<Vec<TemplateSegment>, Problem> {
             ));
         }
         if let Some(name) = segment.capture_name() {
-            if segments.iter().any(|seen| seen.capture_name() == Some(name)) {
+            if segments
+                .iter()
+                .any(|seen| seen.capture_name() == Some(name))
+            {
                 return Err(Problem::new(
                     format!("capture `{name}` appears twice in {text:?}"),
                     "give each capture in a template a different name",
@@ -189,49 +196,66 @@ pub(super) fn regex_captures(text: &str) -> Result<Vec<String>, Problem> {
             "fix the expression; it uses Rust regex syntax and must match the whole path",
         )
     })?;
-    Ok(regex.capture_names().flatten().map(str::to_string).collect())
+    Ok(regex
+        .capture_names()
+        .flatten()
+        .map(str::to_string)
+        .collect())
 }
 
 /// Parses a host pattern: a host name, a bracketed IPv6 address, or `*.` followed by a host
 /// name for one or more labels in front of it. The result is lower case.
 pub(super) fn host_pattern(text: &str) -> Result<HostPattern, Problem> {
     let host = text.to_ascii_lowercase();
-    let invalid = |reason: &str, help: &str| Problem::new(format!("invalid host pattern {text:?}: {reason}"), help);
+    let invalid = |reason: &str, help: &str| {
+        Problem::new(format!("invalid host pattern {text:?}: {reason}"), help)
+    };
     if host == "*" {
-        return Err(invalid("`*` alone would match every host", "remove `hosts` to match any host"));
+        let help = "remove `hosts` to match any host";
+        return Err(invalid("`*` alone would match every host", help));
     }
-    if let Some(inside) = host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
-        if inside.parse::<Ipv6Addr>().is_ok() {
-            return Ok(HostPattern::Exact(host));
-        }
+
+    let bracketed = host
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'));
+    if bracketed.is_some_and(|inside| inside.parse::<Ipv6Addr>().is_ok()) {
+        return Ok(HostPattern::Exact(host));
     }
-    if let Some((_, port)) = host.rsplit_once(':').filter(|(name, _)| !name.ends_with(':')) {
+    // A name ending in `:` is an unbracketed IPv6 address, which is rejected below.
+    let port = host
+        .rsplit_once(':')
+        .filter(|(name, _)| !name.ends_with(':'));
+    if let Some((_, port)) = port {
         let help = format!("remove `:{port}`; routes match the host name without the port");
         return Err(invalid("a host pattern cannot contain a port", &help));
     }
+
     let wildcard_help = "`*` may only be the whole first label, as in `*.example.org`";
     if let Some(suffix) = host.strip_prefix("*.") {
         if suffix.contains('*') {
             return Err(invalid("misplaced `*`", wildcard_help));
         }
         if !is_host_name(suffix) {
-            return Err(invalid("invalid host name after `*.`", "write a domain such as `*.example.org`"));
+            let help = "write a domain such as `*.example.org`";
+            return Err(invalid("invalid host name after `*.`", help));
         }
         return Ok(HostPattern::Wildcard(format!(".{suffix}")));
     }
     if host.contains('*') {
         return Err(invalid("misplaced `*`", wildcard_help));
     }
+
     if !is_host_name(&host) {
-        let help = "write a host name such as `api.example.com`; write non-ASCII names in their xn-- form";
+        let help =
+            "write a host name such as `api.example.com`, with non-ASCII names in their xn-- form";
         return Err(invalid("not a host name", help));
     }
     Ok(HostPattern::Exact(host))
 }
 
-/// Parses an HTTP method. Methods are case-sensitive, so `get` is rejected with a hint; other
-/// upper-case tokens such as `PURGE` are accepted unless they look like a misspelled
-/// standard method.
+/// Parses an HTTP method. Methods are case-sensitive, so `get` is rejected with a hint.
+/// Other upper-case tokens such as `PURGE` are accepted, unless they are within two edits of
+/// a standard method and so look like a misspelling.
 pub(super) fn method(text: &str) -> Result<Method, Problem> {
     let upper = text.to_ascii_uppercase();
     if text != upper && STANDARD_METHODS.contains(&upper.as_str()) {
@@ -240,8 +264,12 @@ pub(super) fn method(text: &str) -> Result<Method, Problem> {
             format!("write `{upper}`"),
         ));
     }
-    let valid_chars = text.chars().all(|c| c.is_ascii_uppercase() || c == '-' || c == '_');
-    let method = Method::from_bytes(text.as_bytes()).ok().filter(|_| valid_chars && !text.is_empty());
+    let valid_chars = text
+        .chars()
+        .all(|c| c.is_ascii_uppercase() || c == '-' || c == '_');
+    let method = Method::from_bytes(text.as_bytes())
+        .ok()
+        .filter(|_| valid_chars && !text.is_empty());
     let Some(method) = method else {
         return Err(Problem::new(
             format!("invalid method {text:?}"),
@@ -249,7 +277,9 @@ pub(super) fn method(text: &str) -> Result<Method, Problem> {
         ));
     };
     if !STANDARD_METHODS.contains(&text) {
-        let near = STANDARD_METHODS.iter().find(|standard| edit_distance(text, standard) <= 2);
+        let near = STANDARD_METHODS
+            .iter()
+            .find(|standard| edit_distance(text, standard) <= 2);
         if let Some(standard) = near {
             return Err(Problem::new(
                 format!("unknown method {text:?}"),
@@ -357,7 +387,10 @@ mod tests {
 
     #[test]
     fn host_ipv6_literal_accepted() {
-        assert_eq!(host_pattern("[::1]").unwrap(), HostPattern::Exact("[::1]".into()));
+        assert_eq!(
+            host_pattern("[::1]").unwrap(),
+            HostPattern::Exact("[::1]".into())
+        );
     }
 
     #[test]

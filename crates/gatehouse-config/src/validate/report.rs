@@ -1,13 +1,13 @@
 //! Collects diagnostics while the validator walks the file structs.
 //!
 //! Checks that can fail return a `Problem` (message and help); the caller adds the position
-//! and key path it knows, so the pure checks stay free of file positions.
+//! and key path, so the pure checks stay free of file positions.
 
 use serde_saphyr::{Location, Spanned};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
-/// What is wrong with a value and how to fix it, before a position is attached.
+/// A problem with a value and its fix, before a position is attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Problem {
     pub message: String,

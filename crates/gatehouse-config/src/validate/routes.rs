@@ -1,16 +1,16 @@
 //! Checks for `routes`: names, the upstream reference, the `match` block, `rewrite`, header
 //! rules and the body size limit. Checks across routes are in `overlap`.
 
-use http::{HeaderName, HeaderValue};
+use http::{HeaderName, HeaderValue, Method};
 use serde_saphyr::{Location, Spanned};
 
 use super::fields::{check_name, check_unique_names, header_name, header_value, size};
 use super::overlap;
 use super::paths::{self, is_segment_prefix};
-use super::report::{line_of, Report};
-use super::suggest::{closest, did_you_mean_or_list, quoted_list};
+use super::report::{line_of, Problem, Report};
+use super::suggest::{closest, quoted_list};
 use crate::file::{self, SpannedList, StringMap};
-use crate::model::{HeaderRules, PathMatch, Rewrite, Route, RouteMatch, Upstream};
+use crate::model::{HeaderRules, HostPattern, PathMatch, Rewrite, Route, RouteMatch, Upstream};
 
 /// Headers that the gateway writes itself to frame messages and manage connections, so
 /// header rules cannot set or add them.
@@ -35,7 +35,7 @@ pub(super) struct CheckedRoute {
     pub path_key: String,
 }
 
-/// What the route's path match offers to `rewrite`.
+/// Facts about the route's path match that the `rewrite` checks need.
 struct PathFacts {
     /// `path`, `path_prefix`, `path_template` or `path_regex`.
     key: &'static str,
@@ -73,31 +73,39 @@ fn route(
     report: &mut Report,
 ) -> Option<CheckedRoute> {
     let file = &item.value;
-    check_name(report, &file.name, &format!("{path}.name"), "route");
-    let upstream = upstream_index(&file.upstream, &format!("{path}.upstream"), upstreams, report);
-    let match_path = format!("{path}.match");
-    let matched = path_match(&file.matcher, &match_path, report);
+    let key_path = |key: &str| format!("{path}.{key}");
+    check_name(report, &file.name, &key_path("name"), "route");
+    let upstream = upstream_index(&file.upstream, &key_path("upstream"), upstreams, report);
+
+    let matched = path_match(&file.matcher, &key_path("match"), report);
     let facts = matched.as_ref().map(|(_, facts, _)| facts);
     let rewrite = file
         .rewrite
         .as_ref()
-        .and_then(|rewrite| check_rewrite(rewrite, facts, &format!("{path}.rewrite"), report));
-    let matcher_filters = filters(&file.matcher.value, &match_path, report);
-    let request_headers = header_rules(file.request_headers.as_ref(), &format!("{path}.request_headers"), report);
-    let response_headers = header_rules(file.response_headers.as_ref(), &format!("{path}.response_headers"), report);
-    let max_body_size = size(report, file.max_body_size.as_ref(), &format!("{path}.max_body_size"));
+        .and_then(|rewrite| check_rewrite(rewrite, facts, &key_path("rewrite"), report));
+    let filters = filters(&file.matcher.value, &key_path("match"), report);
+
+    let request_headers = header_rules(
+        file.request_headers.as_ref(),
+        &key_path("request_headers"),
+        report,
+    );
+    let response_headers = header_rules(
+        file.response_headers.as_ref(),
+        &key_path("response_headers"),
+        report,
+    );
+    let max_body_size = size(
+        report,
+        file.max_body_size.as_ref(),
+        &key_path("max_body_size"),
+    );
+
     let (path_match, facts, path_value) = matched?;
-    let (hosts, methods, headers, query) = matcher_filters;
     Some(CheckedRoute {
         route: Route {
             name: file.name.value.clone(),
-            matcher: RouteMatch {
-                hosts,
-                path: path_match,
-                methods,
-                headers,
-                query,
-            },
+            matcher: filters.with_path(path_match),
             upstream: upstream?,
             rewrite,
             request_headers,
@@ -106,19 +114,33 @@ fn route(
         },
         line: line_of(item),
         path_at: path_value.referenced,
-        path_key: format!("{match_path}.{}", facts.key),
+        path_key: format!("{}.{}", key_path("match"), facts.key),
     })
 }
 
-fn upstream_index(value: &Spanned<String>, path: &str, upstreams: &[Upstream], report: &mut Report) -> Option<usize> {
-    if let Some(index) = upstreams.iter().position(|upstream| upstream.name == value.value) {
+fn upstream_index(
+    value: &Spanned<String>,
+    path: &str,
+    upstreams: &[Upstream],
+    report: &mut Report,
+) -> Option<usize> {
+    if let Some(index) = upstreams
+        .iter()
+        .position(|upstream| upstream.name == value.value)
+    {
         return Some(index);
     }
-    let names: Vec<&str> = upstreams.iter().map(|upstream| upstream.name.as_str()).collect();
+    let names: Vec<&str> = upstreams
+        .iter()
+        .map(|upstream| upstream.name.as_str())
+        .collect();
     let help = match closest(&value.value, names.iter().copied()) {
         Some(name) => format!("did you mean `{name}`?"),
         None if names.is_empty() => "define it under `upstreams`".to_string(),
-        None => format!("define it under `upstreams`, or use {}", quoted_list(&names)),
+        None => format!(
+            "define it under `upstreams`, or use {}",
+            quoted_list(&names)
+        ),
     };
     let message = format!("route uses undefined upstream {:?}", value.value);
     report.error(value, path, message, help);
@@ -165,7 +187,7 @@ fn path_match<'f>(
     }
 }
 
-fn parse_path_match(key: &'static str, text: &str) -> Result<(PathMatch, PathFacts), super::report::Problem> {
+fn parse_path_match(key: &'static str, text: &str) -> Result<(PathMatch, PathFacts), Problem> {
     let facts = |captures, static_path| PathFacts {
         key,
         captures,
@@ -174,15 +196,24 @@ fn parse_path_match(key: &'static str, text: &str) -> Result<(PathMatch, PathFac
     Ok(match key {
         "path" => {
             let exact = paths::exact_path(text)?;
-            (PathMatch::Exact(exact.clone()), facts(Vec::new(), Some(exact)))
+            (
+                PathMatch::Exact(exact.clone()),
+                facts(Vec::new(), Some(exact)),
+            )
         }
         "path_prefix" => {
             let prefix = paths::prefix(text, key)?;
-            (PathMatch::Prefix(prefix.clone()), facts(Vec::new(), Some(prefix)))
+            (
+                PathMatch::Prefix(prefix.clone()),
+                facts(Vec::new(), Some(prefix)),
+            )
         }
         "path_template" => {
             let segments = paths::template(text)?;
-            let captures = segments.iter().filter_map(|segment| segment.capture_name()).map(str::to_string);
+            let captures = segments
+                .iter()
+                .filter_map(|segment| segment.capture_name())
+                .map(str::to_string);
             let facts = facts(captures.collect(), paths::static_prefix(&segments));
             (PathMatch::Template(text.to_string()), facts)
         }
@@ -193,59 +224,119 @@ fn parse_path_match(key: &'static str, text: &str) -> Result<(PathMatch, PathFac
     })
 }
 
-type Filters = (
-    Vec<crate::model::HostPattern>,
-    Vec<http::Method>,
-    Vec<(HeaderName, String)>,
-    Vec<(String, String)>,
-);
+/// The conditions of a route's `match` besides the path.
+struct Filters {
+    hosts: Vec<HostPattern>,
+    methods: Vec<Method>,
+    headers: Vec<(HeaderName, String)>,
+    query: Vec<(String, String)>,
+}
+
+impl Filters {
+    fn with_path(self, path: PathMatch) -> RouteMatch {
+        RouteMatch {
+            hosts: self.hosts,
+            path,
+            methods: self.methods,
+            headers: self.headers,
+            query: self.query,
+        }
+    }
+}
 
 /// Checks `hosts`, `methods`, `headers` and `query`; invalid entries are left out.
 fn filters(file: &file::RouteMatch, path: &str, report: &mut Report) -> Filters {
-    let mut hosts = Vec::new();
-    for (index, host) in list_items(&file.hosts) {
-        match paths::host_pattern(&host.value) {
-            Ok(pattern) => hosts.push(pattern),
-            Err(problem) => report.push(&host.referenced, &format!("{path}.hosts[{index}]"), problem),
+    Filters {
+        hosts: checked_items(
+            &file.hosts,
+            &format!("{path}.hosts"),
+            report,
+            paths::host_pattern,
+        ),
+        methods: checked_items(
+            &file.methods,
+            &format!("{path}.methods"),
+            report,
+            paths::method,
+        ),
+        headers: match_headers(&file.headers, path, report),
+        query: match_query(&file.query, path, report),
+    }
+}
+
+/// Applies `check` to every item of a list of strings, reporting the failures.
+fn checked_items<T>(
+    list: &Option<SpannedList<String>>,
+    list_path: &str,
+    report: &mut Report,
+    check: fn(&str) -> Result<T, Problem>,
+) -> Vec<T> {
+    let mut valid = Vec::new();
+    for (index, item) in list_items(list) {
+        match check(&item.value) {
+            Ok(value) => valid.push(value),
+            Err(problem) => {
+                report.push(&item.referenced, &format!("{list_path}[{index}]"), problem)
+            }
         }
     }
-    let mut methods = Vec::new();
-    for (index, method) in list_items(&file.methods) {
-        match paths::method(&method.value) {
-            Ok(method) => methods.push(method),
-            Err(problem) => report.push(&method.referenced, &format!("{path}.methods[{index}]"), problem),
-        }
-    }
+    valid
+}
+
+fn match_headers(
+    map: &Option<Spanned<StringMap>>,
+    path: &str,
+    report: &mut Report,
+) -> Vec<(HeaderName, String)> {
     let mut headers = Vec::new();
-    for (name, value) in map_entries(&file.headers) {
+    for (name, value) in map_entries(map) {
         let entry_path = format!("{path}.headers.{}", name.value);
-        let checked = header_name(&name.value)
-            .map_err(|problem| (name, problem))
-            .and_then(|header| match header_value(&name.value, &value.value) {
-                Ok(_) => Ok(header),
-                Err(problem) => Err((value, problem)),
-            });
-        match checked {
-            Ok(header) => headers.push((header, value.value.clone())),
-            Err((at, problem)) => report.push(&at.referenced, &entry_path, problem),
+        let header = match header_name(&name.value) {
+            Ok(header) => header,
+            Err(problem) => {
+                report.push(&name.referenced, &entry_path, problem);
+                continue;
+            }
+        };
+        match header_value(&name.value, &value.value) {
+            Ok(_) => headers.push((header, value.value.clone())),
+            Err(problem) => report.push(&value.referenced, &entry_path, problem),
         }
     }
+    headers
+}
+
+fn match_query(
+    map: &Option<Spanned<StringMap>>,
+    path: &str,
+    report: &mut Report,
+) -> Vec<(String, String)> {
     let mut query = Vec::new();
-    for (name, value) in map_entries(&file.query) {
+    for (name, value) in map_entries(map) {
         if name.value.is_empty() {
-            report.error(name, &format!("{path}.query"), "query parameter name is empty", "write the parameter name before the `:`");
+            let help = "write the parameter name before the `:`";
+            report.error(
+                name,
+                &format!("{path}.query"),
+                "query parameter name is empty",
+                help,
+            );
         } else {
             query.push((name.value.clone(), value.value.clone()));
         }
     }
-    (hosts, methods, headers, query)
+    query
 }
 
-fn list_items(list: &Option<SpannedList<String>>) -> impl Iterator<Item = (usize, &Spanned<String>)> {
+fn list_items(
+    list: &Option<SpannedList<String>>,
+) -> impl Iterator<Item = (usize, &Spanned<String>)> {
     list.iter().flat_map(|list| list.value.iter().enumerate())
 }
 
-fn map_entries(map: &Option<Spanned<StringMap>>) -> impl Iterator<Item = &(Spanned<String>, Spanned<String>)> {
+fn map_entries(
+    map: &Option<Spanned<StringMap>>,
+) -> impl Iterator<Item = &(Spanned<String>, Spanned<String>)> {
     map.iter().flat_map(|map| map.value.0.iter())
 }
 
@@ -258,15 +349,27 @@ fn check_rewrite(
     match (&rewrite.value.strip_prefix, &rewrite.value.path) {
         (None, None) => {
             let help = "set exactly one of them, or remove `rewrite`";
-            report.error(rewrite, path, "rewrite sets neither `strip_prefix` nor `path`", help);
+            report.error(
+                rewrite,
+                path,
+                "rewrite sets neither `strip_prefix` nor `path`",
+                help,
+            );
             None
         }
         (Some(_), Some(value)) => {
             let help = "keep one of them: `strip_prefix` removes a leading part, `path` replaces the whole path";
-            report.error(value, &format!("{path}.path"), "`strip_prefix` and `path` cannot be combined", help);
+            report.error(
+                value,
+                &format!("{path}.path"),
+                "`strip_prefix` and `path` cannot be combined",
+                help,
+            );
             None
         }
-        (Some(prefix), None) => strip_prefix(prefix, facts, &format!("{path}.strip_prefix"), report),
+        (Some(prefix), None) => {
+            strip_prefix(prefix, facts, &format!("{path}.strip_prefix"), report)
+        }
         (None, Some(value)) => rewrite_path(value, facts, &format!("{path}.path"), report),
     }
 }
@@ -293,10 +396,16 @@ fn strip_prefix(
     match &facts.static_path {
         None if facts.key == "path_regex" => {
             let help = "use `rewrite.path` with the expression's named groups instead";
-            report.error(value, path, "strip_prefix cannot be checked against a path_regex", help);
+            report.error(
+                value,
+                path,
+                "strip_prefix cannot be checked against a path_regex",
+                help,
+            );
         }
         None => {
-            let help = "start the template with literal segments, or use `rewrite.path` with its captures";
+            let help =
+                "start the template with literal segments, or use `rewrite.path` with its captures";
             report.error(value, path, "strip_prefix needs literal leading segments, but the path_template starts with a capture", help);
         }
         Some(route_path) if !is_segment_prefix(&prefix, route_path) => {
@@ -328,7 +437,10 @@ fn rewrite_path(
     };
     let facts = facts?;
     let captures: Vec<&str> = facts.captures.iter().map(String::as_str).collect();
-    for name in names.iter().filter(|name| !captures.contains(&name.as_str())) {
+    for name in names
+        .iter()
+        .filter(|name| !captures.contains(&name.as_str()))
+    {
         let message = format!(
             "rewrite.path uses capture `{name}`, which the route's {} does not capture",
             facts.key
@@ -339,14 +451,24 @@ fn rewrite_path(
                 facts.key
             )
         } else {
-            did_you_mean_or_list(name, &captures)
+            match closest(name, captures.iter().copied()) {
+                Some(capture) => format!("did you mean `{capture}`?"),
+                None => format!(
+                    "use one of the route's captures: {}",
+                    quoted_list(&captures)
+                ),
+            }
         };
         report.error(value, path, message, help);
     }
     Some(Rewrite::Path(value.value.clone()))
 }
 
-fn header_rules(section: Option<&Spanned<file::HeaderRules>>, path: &str, report: &mut Report) -> HeaderRules {
+fn header_rules(
+    section: Option<&Spanned<file::HeaderRules>>,
+    path: &str,
+    report: &mut Report,
+) -> HeaderRules {
     let mut rules = HeaderRules::default();
     let Some(section) = section else {
         return rules;
@@ -354,18 +476,17 @@ fn header_rules(section: Option<&Spanned<file::HeaderRules>>, path: &str, report
     let file = &section.value;
     for (name, value) in map_entries(&file.set) {
         let entry_path = format!("{path}.set.{}", name.value);
-        rules.set.extend(header_edit(name, value, &entry_path, report));
+        rules
+            .set
+            .extend(header_edit(name, value, &entry_path, report));
     }
     for (name, value) in map_entries(&file.add) {
         let entry_path = format!("{path}.add.{}", name.value);
-        rules.add.extend(header_edit(name, value, &entry_path, report));
+        rules
+            .add
+            .extend(header_edit(name, value, &entry_path, report));
     }
-    for (index, name) in list_items(&file.remove) {
-        match header_name(&name.value) {
-            Ok(header) => rules.remove.push(header),
-            Err(problem) => report.push(&name.referenced, &format!("{path}.remove[{index}]"), problem),
-        }
-    }
+    rules.remove = checked_items(&file.remove, &format!("{path}.remove"), report, header_name);
     rules
 }
 
@@ -384,7 +505,12 @@ fn header_edit(
     };
     if MANAGED_HEADERS.contains(&header.as_str()) {
         let message = format!("header `{header}` is managed by the gateway and cannot be set here");
-        report.error(name, path, message, "remove it; the gateway writes framing and connection headers itself");
+        report.error(
+            name,
+            path,
+            message,
+            "remove it; the gateway writes framing and connection headers itself",
+        );
         return None;
     }
     match header_value(header.as_str(), &value.value) {

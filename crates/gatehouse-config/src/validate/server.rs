@@ -4,7 +4,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde_saphyr::{Location, Spanned};
 
-use super::fields::{check_name, check_unique_names, choose, existing_file, positive_duration, size};
+use super::fields::{
+    check_name, check_unique_names, choose, existing_file, positive_duration, size,
+};
 use super::report::{line_of, Problem, Report};
 use super::FileBase;
 use crate::file::{self, SpannedList};
@@ -18,7 +20,8 @@ const DEFAULT_ADMIN_ADDRESS: SocketAddr =
 pub(super) struct CheckedListener {
     pub listener: Listener,
     pub address_at: Location,
-    pub path: String,
+    pub address_path: String,
+    /// Line of the listener's entry in the list.
     pub line: u64,
 }
 
@@ -61,7 +64,7 @@ pub(super) fn listeners(
                 other,
                 "give each listener its own port or IP address",
             );
-            report.push(&listener.address_at, &listener.path, problem);
+            report.push(&listener.address_at, &listener.address_path, problem);
         }
         checked.push(listener);
     }
@@ -78,7 +81,12 @@ fn listener(
     let listener = &item.value;
     check_name(report, &listener.name, &format!("{path}.name"), "listener");
     let tls = listener.tls.as_ref().map(|tls| ListenerTls {
-        certificate: existing_file(report, base, &tls.value.certificate, &format!("{path}.tls.certificate")),
+        certificate: existing_file(
+            report,
+            base,
+            &tls.value.certificate,
+            &format!("{path}.tls.certificate"),
+        ),
         key: existing_file(report, base, &tls.value.key, &format!("{path}.tls.key")),
     });
     let address_path = format!("{path}.address");
@@ -96,7 +104,7 @@ fn listener(
             tls,
         },
         address_at: listener.address.referenced,
-        path: address_path,
+        address_path,
         line: line_of(item),
     })
 }
@@ -119,8 +127,13 @@ pub(super) fn admin(
                     "listener address {} conflicts with the default admin address {DEFAULT_ADMIN_ADDRESS}",
                     listener.listener.address
                 );
-                let help = "use another port for the listener, or set `admin.address` to a free address";
-                report.push(&listener.address_at, &listener.path, Problem::new(message, help));
+                let help =
+                    "use another port for the listener, or set `admin.address` to a free address";
+                report.push(
+                    &listener.address_at,
+                    &listener.address_path,
+                    Problem::new(message, help),
+                );
             }
         }
         return Admin {
@@ -147,7 +160,10 @@ pub(super) fn admin(
 }
 
 /// Checks `access_log.format`: `json` (the default), `text` or `off`.
-pub(super) fn access_log(section: Option<&Spanned<file::AccessLog>>, report: &mut Report) -> AccessLogFormat {
+pub(super) fn access_log(
+    section: Option<&Spanned<file::AccessLog>>,
+    report: &mut Report,
+) -> AccessLogFormat {
     let options = [
         ("json", AccessLogFormat::Json),
         ("text", AccessLogFormat::Text),
@@ -155,7 +171,15 @@ pub(super) fn access_log(section: Option<&Spanned<file::AccessLog>>, report: &mu
     ];
     section
         .and_then(|section| section.value.format.as_ref())
-        .and_then(|format| choose(report, format, "access_log.format", "access log format", &options))
+        .and_then(|format| {
+            choose(
+                report,
+                format,
+                "access_log.format",
+                "access log format",
+                &options,
+            )
+        })
         .unwrap_or(AccessLogFormat::Json)
 }
 
@@ -166,22 +190,41 @@ pub(super) fn server(section: Option<&Spanned<file::Server>>, report: &mut Repor
         return server;
     };
     let file = &section.value;
-    let timeout = |report: &mut Report, value: &Option<Spanned<String>>, key: &str| {
+    server_timeouts(file, &mut server, report);
+    server_sizes(file, &mut server, report);
+    if let Some(level) = &file.log_level {
+        if level.value.trim().is_empty() {
+            let help =
+                "write a filter such as `info` or `gatehouse_proxy=debug`, or remove the key";
+            report.error(level, "server.log_level", "log_level is empty", help);
+        } else {
+            server.log_level = Some(level.value.clone());
+        }
+    }
+    server
+}
+
+fn server_timeouts(file: &file::Server, server: &mut Server, report: &mut Report) {
+    let mut timeout = |value: &Option<Spanned<String>>, key: &str| {
         positive_duration(report, value.as_ref(), &format!("server.{key}"))
     };
-    if let Some(duration) = timeout(report, &file.header_read_timeout, "header_read_timeout") {
+    if let Some(duration) = timeout(&file.header_read_timeout, "header_read_timeout") {
         server.header_read_timeout = duration;
     }
-    if let Some(duration) = timeout(report, &file.idle_timeout, "idle_timeout") {
+    if let Some(duration) = timeout(&file.idle_timeout, "idle_timeout") {
         server.idle_timeout = duration;
     }
-    if let Some(duration) = timeout(report, &file.shutdown_timeout, "shutdown_timeout") {
+    if let Some(duration) = timeout(&file.shutdown_timeout, "shutdown_timeout") {
         server.shutdown_timeout = duration;
     }
-    if let Some(bytes) = size(report, file.max_header_size.as_ref(), "server.max_header_size") {
+}
+
+fn server_sizes(file: &file::Server, server: &mut Server, report: &mut Report) {
+    let header_size = file.max_header_size.as_ref();
+    if let Some(bytes) = size(report, header_size, "server.max_header_size") {
         match usize::try_from(bytes) {
             Ok(bytes) if bytes > 0 => server.max_header_size = bytes,
-            _ => report_out_of_range(report, file.max_header_size.as_ref(), "server.max_header_size"),
+            _ => report_out_of_range(report, header_size, "server.max_header_size"),
         }
     }
     if let Some(count) = &file.max_headers {
@@ -193,20 +236,25 @@ pub(super) fn server(section: Option<&Spanned<file::Server>>, report: &mut Repor
     if let Some(bytes) = size(report, file.max_body_size.as_ref(), "server.max_body_size") {
         server.max_body_size = bytes;
     }
-    if let Some(level) = &file.log_level {
-        if level.value.trim().is_empty() {
-            report.error(level, "server.log_level", "log_level is empty", "write a filter such as `info` or `gatehouse_proxy=debug`, or remove the key");
-        } else {
-            server.log_level = Some(level.value.clone());
-        }
-    }
-    server
 }
 
-fn report_out_of_range<T: std::fmt::Debug>(report: &mut Report, value: Option<&Spanned<T>>, path: &str) {
+fn report_out_of_range<T: std::fmt::Debug>(
+    report: &mut Report,
+    value: Option<&Spanned<T>>,
+    path: &str,
+) {
     if let Some(value) = value {
-        let message = format!("{} must be greater than zero, found {:?}", super::fields::last_key(path), value.value);
-        report.error(value, path, message, "set a positive value, or remove the key to use the default");
+        let message = format!(
+            "{} must be greater than zero, found {:?}",
+            super::fields::last_key(path),
+            value.value
+        );
+        report.error(
+            value,
+            path,
+            message,
+            "set a positive value, or remove the key to use the default",
+        );
     }
 }
 
@@ -216,10 +264,15 @@ pub(super) fn socket_address(text: &str) -> Result<SocketAddr, Problem> {
     if let Ok(address) = text.parse::<SocketAddr>() {
         return Ok(address);
     }
-    let invalid = |reason: String, help: String| Problem::new(format!("invalid address {text:?}: {reason}"), help);
+    let invalid = |reason: String, help: String| {
+        Problem::new(format!("invalid address {text:?}: {reason}"), help)
+    };
     if let Ok(ip) = text.parse::<IpAddr>() {
         let example = SocketAddr::new(ip, 8080);
-        return Err(invalid("missing port".into(), format!("add a port, such as {example}")));
+        return Err(invalid(
+            "missing port".into(),
+            format!("add a port, such as {example}"),
+        ));
     }
     let Some((host, port)) = text.rsplit_once(':') else {
         return Err(invalid(
@@ -228,7 +281,10 @@ pub(super) fn socket_address(text: &str) -> Result<SocketAddr, Problem> {
         ));
     };
     if port.parse::<u16>().is_err() {
-        return Err(invalid(format!("invalid port {port:?}"), "write a port from 0 to 65535".into()));
+        return Err(invalid(
+            format!("invalid port {port:?}"),
+            "write a port from 0 to 65535".into(),
+        ));
     }
     if host.contains(':') {
         return Err(invalid(
@@ -236,7 +292,11 @@ pub(super) fn socket_address(text: &str) -> Result<SocketAddr, Problem> {
             format!("write [{host}]:{port}"),
         ));
     }
-    let example = if host.eq_ignore_ascii_case("localhost") { "127.0.0.1" } else { "0.0.0.0" };
+    let example = if host.eq_ignore_ascii_case("localhost") {
+        "127.0.0.1"
+    } else {
+        "0.0.0.0"
+    };
     Err(invalid(
         format!("{host:?} is not an IP address, and host names are not resolved"),
         format!("write an IP address and port, such as {example}:{port}"),
@@ -254,13 +314,22 @@ fn addresses_conflict(a: SocketAddr, b: SocketAddr) -> bool {
     a.ip() == b.ip() || (same_family && (a.ip().is_unspecified() || b.ip().is_unspecified()))
 }
 
-fn conflict_problem(subject: &str, address: SocketAddr, other: &CheckedListener, help: &str) -> Problem {
+fn conflict_problem(
+    subject: &str,
+    address: SocketAddr,
+    other: &CheckedListener,
+    help: &str,
+) -> Problem {
     let other_address = other.listener.address;
     let owner = format!("listener {:?} (line {})", other.listener.name, other.line);
     let message = if address == other_address {
         format!("{subject} {address} is already used by {owner}")
     } else {
-        let wildcard = if address.ip().is_unspecified() { address } else { other_address };
+        let wildcard = if address.ip().is_unspecified() {
+            address
+        } else {
+            other_address
+        };
         format!(
             "{subject} {address} conflicts with {other_address} of {owner}: {} listens on every address at port {}",
             wildcard.ip(),

@@ -72,7 +72,10 @@ mod tests {
     fn closest_finds_typo() {
         let keys = ["path", "path_prefix", "path_template", "path_regex"];
         assert_eq!(closest("path_prefx", keys), Some("path_prefix"));
-        assert_eq!(closest("round_robbin", ["round_robin", "random"]), Some("round_robin"));
+        assert_eq!(
+            closest("round_robbin", ["round_robin", "random"]),
+            Some("round_robin")
+        );
     }
 
     #[test]

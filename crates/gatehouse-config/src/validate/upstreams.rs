@@ -7,13 +7,15 @@ use std::net::Ipv6Addr;
 use serde_saphyr::Spanned;
 
 use super::fields::{
-    check_name, check_unique_names, choose, existing_file, header_name, is_host_name, positive_duration,
+    check_name, check_unique_names, choose, existing_file, header_name, is_host_name,
+    positive_duration,
 };
 use super::report::{line_of, Problem, Report};
 use super::FileBase;
 use crate::file::{self, SpannedList};
 use crate::model::{
-    HashKey, LoadBalancing, Scheme, Target, Upstream, UpstreamProtocol, UpstreamTimeouts, UpstreamTls,
+    HashKey, LoadBalancing, Scheme, Target, Upstream, UpstreamProtocol, UpstreamTimeouts,
+    UpstreamTls,
 };
 
 /// Checks every upstream. Returns one model upstream per entry, in file order, so that route
@@ -36,7 +38,12 @@ pub(super) fn upstreams(
         .collect()
 }
 
-fn upstream(item: &Spanned<file::Upstream>, path: &str, base: &FileBase, report: &mut Report) -> Upstream {
+fn upstream(
+    item: &Spanned<file::Upstream>,
+    path: &str,
+    base: &FileBase,
+    report: &mut Report,
+) -> Upstream {
     let file = &item.value;
     check_name(report, &file.name, &format!("{path}.name"), "upstream");
     let targets = targets(item, path, report);
@@ -44,7 +51,12 @@ fn upstream(item: &Spanned<file::Upstream>, path: &str, base: &FileBase, report:
         None => 128,
         Some(count) => usize::try_from(count.value).unwrap_or_else(|_| {
             let message = format!("max_idle_per_target {} is too large", count.value);
-            report.error(count, &format!("{path}.max_idle_per_target"), message, "use a smaller number, such as 128");
+            report.error(
+                count,
+                &format!("{path}.max_idle_per_target"),
+                message,
+                "use a smaller number, such as 128",
+            );
             128
         }),
     };
@@ -63,32 +75,37 @@ fn upstream(item: &Spanned<file::Upstream>, path: &str, base: &FileBase, report:
 fn targets(item: &Spanned<file::Upstream>, path: &str, report: &mut Report) -> Vec<Target> {
     let name = &item.value.name.value;
     let targets_path = format!("{path}.targets");
-    let help = format!("add at least one under {targets_path}, such as `- url: \"http://127.0.0.1:9001\"`");
-    let items = match &item.value.targets {
-        Some(list) if !list.value.is_empty() => &list.value,
-        Some(list) => {
-            report.error(list, &targets_path, format!("upstream {name:?} has no targets"), help);
-            return Vec::new();
-        }
-        None => {
-            report.error(item, &targets_path, format!("upstream {name:?} has no targets"), help);
-            return Vec::new();
-        }
+    let section = item.value.targets.as_ref();
+    let Some(list) = section.filter(|list| !list.value.is_empty()) else {
+        let at = section.map_or(&item.referenced, |list| &list.referenced);
+        let help = format!(
+            "add at least one under {targets_path}, such as `- url: \"http://127.0.0.1:9001\"`"
+        );
+        let message = format!("upstream {name:?} has no targets");
+        report.push(at, &targets_path, Problem::new(message, help));
+        return Vec::new();
     };
     let mut first_lines: HashMap<String, u64> = HashMap::new();
     let mut targets = Vec::new();
-    for (index, target_item) in items.iter().enumerate() {
+    for (index, target_item) in list.value.iter().enumerate() {
         let target_path = format!("{targets_path}[{index}]");
         let Some(target) = target(&target_item.value, &target_path, report) else {
             continue;
         };
         let url = &target_item.value.url;
         let key = format!("{:?}://{}", target.scheme, target.authority());
-        if let Some(first_line) = first_lines.get(&key) {
-            let message = format!("target {:?} is listed twice in upstream {name:?}; the first is at line {first_line}", url.value);
-            report.error(url, &format!("{target_path}.url"), message, "remove one of them, or raise the weight of the first");
-        } else {
-            first_lines.insert(key, line_of(url));
+        match first_lines.get(&key) {
+            Some(first_line) => {
+                let message = format!(
+                    "target {:?} is listed twice in upstream {name:?}; the first is at line {first_line}",
+                    url.value
+                );
+                let help = "remove one of them, or raise the weight of the first";
+                report.error(url, &format!("{target_path}.url"), message, help);
+            }
+            None => {
+                first_lines.insert(key, line_of(url));
+            }
         }
         targets.push(target);
     }
@@ -100,12 +117,26 @@ fn target(file: &file::Target, path: &str, report: &mut Report) -> Option<Target
         None => Some(1),
         Some(weight) if weight.value == 0 => {
             let help = "set a weight of 1 or more; to stop traffic to this target, remove it";
-            report.error(weight, &format!("{path}.weight"), "weight must be at least 1, found 0", help);
+            report.error(
+                weight,
+                &format!("{path}.weight"),
+                "weight must be at least 1, found 0",
+                help,
+            );
             None
         }
         Some(weight) => u32::try_from(weight.value).ok().or_else(|| {
-            let message = format!("weight {} is too large; the maximum is {}", weight.value, u32::MAX);
-            report.error(weight, &format!("{path}.weight"), message, "use smaller weights with the same ratios");
+            let message = format!(
+                "weight {} is too large; the maximum is {}",
+                weight.value,
+                u32::MAX
+            );
+            report.error(
+                weight,
+                &format!("{path}.weight"),
+                message,
+                "use smaller weights with the same ratios",
+            );
             None
         }),
     };
@@ -129,8 +160,10 @@ fn target(file: &file::Target, path: &str, report: &mut Report) -> Option<Target
 /// Parses `http://HOST[:PORT][/]` or `https://…`. The port defaults to 80 or 443. Paths other
 /// than `/`, queries, fragments and credentials are rejected. The host is lower-cased and
 /// IPv6 brackets are removed.
-pub(super) fn target_url(text: &str) -> Result<(Scheme, String, u16), Problem> {
-    let invalid = |reason: &str, help: &str| Problem::new(format!("invalid target URL {text:?}: {reason}"), help);
+fn target_url(text: &str) -> Result<(Scheme, String, u16), Problem> {
+    let invalid = |reason: &str, help: &str| {
+        Problem::new(format!("invalid target URL {text:?}: {reason}"), help)
+    };
     let example = "write a URL such as http://127.0.0.1:9001 or https://api.internal";
     let Some((scheme, rest)) = text.split_once("://") else {
         return Err(invalid("missing `http://` or `https://`", example));
@@ -138,7 +171,12 @@ pub(super) fn target_url(text: &str) -> Result<(Scheme, String, u16), Problem> {
     let (scheme, default_port) = match scheme.to_ascii_lowercase().as_str() {
         "http" => (Scheme::Http, 80),
         "https" => (Scheme::Https, 443),
-        _ => return Err(invalid(&format!("unsupported scheme `{scheme}`"), "use http:// or https://")),
+        _ => {
+            return Err(invalid(
+                &format!("unsupported scheme `{scheme}`"),
+                "use http:// or https://",
+            ))
+        }
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
@@ -150,7 +188,8 @@ pub(super) fn target_url(text: &str) -> Result<(Scheme, String, u16), Problem> {
         ));
     }
     check_url_tail(tail).map_err(|(reason, help)| invalid(&reason, help))?;
-    let (host, port) = split_host_port(authority).map_err(|(reason, help)| invalid(&reason, help))?;
+    let (host, port) =
+        split_host_port(authority).map_err(|(reason, help)| invalid(&reason, help))?;
     Ok((scheme, host, port.unwrap_or(default_port)))
 }
 
@@ -179,8 +218,8 @@ fn check_url_tail(tail: &str) -> Result<(), (String, &'static str)> {
 fn split_host_port(authority: &str) -> Result<(String, Option<u16>), (String, &'static str)> {
     let host_help = "write a host name or IP address after `://`";
     let bracketed = authority.starts_with('[');
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (inside, after) = bracketed
+    let (host, port) = if let Some(after_bracket) = authority.strip_prefix('[') {
+        let (inside, after) = after_bracket
             .split_once(']')
             .ok_or_else(|| ("unclosed `[` in the host".to_string(), host_help))?;
         if inside.parse::<Ipv6Addr>().is_err() {
@@ -215,7 +254,12 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), (String, &'
         None => None,
         Some(text) => match text.parse::<u16>() {
             Ok(port) if port > 0 => Some(port),
-            _ => return Err((format!("invalid port `{text}`"), "write a port from 1 to 65535, or leave it out for 80 or 443")),
+            _ => {
+                return Err((
+                    format!("invalid port `{text}`"),
+                    "write a port from 1 to 65535, or leave it out for 80 or 443",
+                ))
+            }
         },
     };
     Ok((host, port))
@@ -241,7 +285,13 @@ fn load_balancing(file: &file::Upstream, path: &str, report: &mut Report) -> Loa
         None => Policy::RoundRobin,
         Some(value) => {
             let policy_path = format!("{path}.load_balancing");
-            match choose(report, value, &policy_path, "load balancing policy", &options) {
+            match choose(
+                report,
+                value,
+                &policy_path,
+                "load balancing policy",
+                &options,
+            ) {
                 Some(policy) => policy,
                 // Whether hash_key belongs depends on the policy, so do not guess.
                 None => return LoadBalancing::RoundRobin,
@@ -276,7 +326,7 @@ fn load_balancing(file: &file::Upstream, path: &str, report: &mut Report) -> Loa
 }
 
 /// Parses `header:NAME`, `cookie:NAME` or `client_ip`.
-pub(super) fn hash_key(text: &str) -> Result<HashKey, Problem> {
+fn hash_key(text: &str) -> Result<HashKey, Problem> {
     let help = "write `header:NAME`, `cookie:NAME` or `client_ip`";
     if text == "client_ip" {
         return Ok(HashKey::ClientIp);
@@ -289,7 +339,10 @@ pub(super) fn hash_key(text: &str) -> Result<HashKey, Problem> {
         if !name.is_empty() && name.chars().all(is_token_char) {
             return Ok(HashKey::Cookie(name.to_string()));
         }
-        return Err(Problem::new(format!("invalid cookie name {name:?} in hash_key"), help));
+        return Err(Problem::new(
+            format!("invalid cookie name {name:?} in hash_key"),
+            help,
+        ));
     }
     let help = match super::suggest::closest(text, ["client_ip"]) {
         Some(_) => "did you mean `client_ip`?",
@@ -298,23 +351,38 @@ pub(super) fn hash_key(text: &str) -> Result<HashKey, Problem> {
     Err(Problem::new(format!("invalid hash_key {text:?}"), help))
 }
 
-fn protocol(file: &file::Upstream, targets: &[Target], path: &str, report: &mut Report) -> UpstreamProtocol {
+fn protocol(
+    file: &file::Upstream,
+    targets: &[Target],
+    path: &str,
+    report: &mut Report,
+) -> UpstreamProtocol {
     let Some(value) = &file.protocol else {
         return UpstreamProtocol::Http1;
     };
-    let options = [("http1", UpstreamProtocol::Http1), ("h2c", UpstreamProtocol::H2c)];
+    let options = [
+        ("http1", UpstreamProtocol::Http1),
+        ("h2c", UpstreamProtocol::H2c),
+    ];
     let protocol_path = format!("{path}.protocol");
     let protocol = choose(report, value, &protocol_path, "upstream protocol", &options);
     let tls_target = targets.iter().find(|target| target.scheme == Scheme::Https);
     if let (Some(UpstreamProtocol::H2c), Some(target)) = (protocol, tls_target) {
-        let message = format!("protocol h2c is cleartext HTTP/2, but target {:?} uses https", target.url);
+        let message = format!(
+            "protocol h2c is cleartext HTTP/2, but target {:?} uses https",
+            target.url
+        );
         let help = "use http:// targets with h2c, or remove `protocol`: https targets negotiate HTTP/2 by ALPN";
         report.error(value, &protocol_path, message, help);
     }
     protocol.unwrap_or(UpstreamProtocol::Http1)
 }
 
-fn timeouts(section: Option<&Spanned<file::UpstreamTimeouts>>, path: &str, report: &mut Report) -> UpstreamTimeouts {
+fn timeouts(
+    section: Option<&Spanned<file::UpstreamTimeouts>>,
+    path: &str,
+    report: &mut Report,
+) -> UpstreamTimeouts {
     let mut timeouts = UpstreamTimeouts::default();
     let Some(section) = section else {
         return timeouts;
@@ -335,7 +403,12 @@ fn timeouts(section: Option<&Spanned<file::UpstreamTimeouts>>, path: &str, repor
     timeouts
 }
 
-fn tls(section: Option<&Spanned<file::UpstreamTls>>, path: &str, base: &FileBase, report: &mut Report) -> UpstreamTls {
+fn tls(
+    section: Option<&Spanned<file::UpstreamTls>>,
+    path: &str,
+    base: &FileBase,
+    report: &mut Report,
+) -> UpstreamTls {
     let Some(section) = section else {
         return UpstreamTls::default();
     };
@@ -348,7 +421,8 @@ fn tls(section: Option<&Spanned<file::UpstreamTls>>, path: &str, base: &FileBase
         let is_ip = name.value.parse::<std::net::IpAddr>().is_ok();
         if !is_ip && !is_host_name(&name.value) {
             let message = format!("invalid server_name {:?}", name.value);
-            let help = "write the DNS name or IP address that the target's certificate is issued for";
+            let help =
+                "write the DNS name or IP address that the target's certificate is issued for";
             report.error(name, &format!("{path}.tls.server_name"), message, help);
         }
     }

@@ -36,13 +36,23 @@ pub(super) async fn forward(
     let snapshot = exchange.snapshot.clone();
     let route = &snapshot.routes[matched.route];
     let upstream = &route.upstream;
-    let upgrade = request.version() == Version::HTTP_11 && headers::is_upgrade_request(request.headers());
+    let upgrade =
+        request.version() == Version::HTTP_11 && headers::is_upgrade_request(request.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
 
     let target = pick_target(upstream, connection, &request);
     exchange.record.target = Some(upstream.targets[target].label.clone());
     let host_header = upstream.targets[target].host_header.clone();
-    let outgoing = transform_request(connection, request, exchange, route, &matched, &path, upgrade, host_header)?;
+    let outgoing = transform_request(
+        connection,
+        request,
+        exchange,
+        route,
+        &matched,
+        &path,
+        upgrade,
+        host_header,
+    )?;
 
     let sent_at = Instant::now();
     let result = upstream.send(target, outgoing).await;
@@ -64,7 +74,11 @@ pub(super) async fn forward(
     Ok(response.map(|body| body.map_err(Into::into).boxed()))
 }
 
-fn pick_target(upstream: &UpstreamRuntime, connection: &ConnectionInfo, request: &Request<Incoming>) -> usize {
+fn pick_target(
+    upstream: &UpstreamRuntime,
+    connection: &ConnectionInfo,
+    request: &Request<Incoming>,
+) -> usize {
     let client_ip;
     let hash_key: Option<&[u8]> = match upstream.balancer.hash_key() {
         Some(HashKey::Header(name)) => request.headers().get(name).map(|value| value.as_bytes()),
@@ -75,7 +89,9 @@ fn pick_target(upstream: &UpstreamRuntime, connection: &ConnectionInfo, request:
         }
         None => None,
     };
-    upstream.balancer.pick(&upstream.targets, &BalanceInput { hash_key })
+    upstream
+        .balancer
+        .pick(&upstream.targets, &BalanceInput { hash_key })
 }
 
 fn cookie_value<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a [u8]> {
@@ -110,9 +126,13 @@ fn transform_request(
         Some(query) => format!("{upstream_path}?{query}"),
         None => upstream_path,
     };
-    let path_and_query = PathAndQuery::try_from(path_and_query)
-        .map_err(|_| ProxyError::InvalidTarget("the rewritten path is not a valid request target"))?;
-    let client_host = parts.uri.authority().map(|authority| authority.as_str().to_string());
+    let path_and_query = PathAndQuery::try_from(path_and_query).map_err(|_| {
+        ProxyError::InvalidTarget("the rewritten path is not a valid request target")
+    })?;
+    let client_host = parts
+        .uri
+        .authority()
+        .map(|authority| authority.as_str().to_string());
     parts.uri = Uri::from(path_and_query);
 
     let request_headers = &mut parts.headers;
@@ -121,10 +141,17 @@ fn transform_request(
         None => request_headers.get(header::HOST).cloned(),
     };
     let expect_continue = parts.version == Version::HTTP_11
-        && request_headers.get(header::EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        && request_headers
+            .get(header::EXPECT)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     headers::remove_hop_by_hop(request_headers, upgrade);
     headers::remove_spoofed_identity(request_headers);
-    headers::set_forwarded(request_headers, connection.client.ip(), connection.https, host_value.as_ref());
+    headers::set_forwarded(
+        request_headers,
+        connection.client.ip(),
+        connection.https,
+        host_value.as_ref(),
+    );
     request_headers.insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
     let upstream_host = match (route.upstream.preserve_host, host_value) {
         (true, Some(host)) => host,
@@ -181,7 +208,10 @@ fn transform_response(response_headers: &mut http::HeaderMap, route: &RouteRunti
 }
 
 /// Answers the client's upgrade with the upstream's 101 and joins the two connections.
-fn tunnel(client_upgrade: hyper::upgrade::OnUpgrade, mut response: Response<UpstreamBody>) -> Response<ProxyBody> {
+fn tunnel(
+    client_upgrade: hyper::upgrade::OnUpgrade,
+    mut response: Response<UpstreamBody>,
+) -> Response<ProxyBody> {
     let upstream_upgrade = hyper::upgrade::on(&mut response);
     let (parts, mut body) = response.into_parts();
     body.detach();
@@ -211,12 +241,24 @@ fn send_error(upstream: &UpstreamRuntime, err: SendError, exchange: &mut Exchang
     let request_id = exchange.request_id.to_str().unwrap_or_default();
     tracing::warn!(request_id, upstream = %name, target = ?exchange.record.target, error = %err, "upstream request failed");
     match err {
-        SendError::Timeout(timeout) => ProxyError::UpstreamTimeout { upstream: name, timeout_ms: timeout.as_millis() },
+        SendError::Timeout(timeout) => ProxyError::UpstreamTimeout {
+            upstream: name,
+            timeout_ms: timeout.as_millis(),
+        },
         SendError::Connect(crate::upstream::connect::ConnectError::Timeout(timeout)) => {
-            ProxyError::UpstreamTimeout { upstream: name, timeout_ms: timeout.as_millis() }
+            ProxyError::UpstreamTimeout {
+                upstream: name,
+                timeout_ms: timeout.as_millis(),
+            }
         }
-        SendError::Request(err) if err.is_parse() => ProxyError::UpstreamProtocol { upstream: name, reason: err.to_string() },
-        other => ProxyError::UpstreamUnavailable { upstream: name, reason: other.to_string() },
+        SendError::Request(err) if err.is_parse() => ProxyError::UpstreamProtocol {
+            upstream: name,
+            reason: err.to_string(),
+        },
+        other => ProxyError::UpstreamUnavailable {
+            upstream: name,
+            reason: other.to_string(),
+        },
     }
 }
 

@@ -56,7 +56,11 @@ pub struct LoggedBody {
 
 impl LoggedBody {
     pub fn new(inner: ProxyBody, entry: LogEntry) -> Self {
-        LoggedBody { inner, bytes_out: 0, entry: Some(Box::new(entry)) }
+        LoggedBody {
+            inner,
+            bytes_out: 0,
+            entry: Some(Box::new(entry)),
+        }
     }
 }
 

@@ -64,7 +64,9 @@ pub async fn handle(
         }
     };
     let mut response = response;
-    response.headers_mut().insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
+    response
+        .headers_mut()
+        .insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
     exchange.record.status = response.status().as_u16();
     if let (true, Some(guard)) = (may_upgrade, &connection.guard) {
         guard.upgrade_finished(response.status() == http::StatusCode::SWITCHING_PROTOCOLS);
@@ -88,7 +90,9 @@ pub async fn handle(
 /// The parse phase: the request id, the access record, and the snapshot for this request.
 fn parse(shared: &Shared, connection: &ConnectionInfo, request: &Request<Incoming>) -> Exchange {
     let request_id = headers::request_id(request.headers());
-    let host = request_host(request).map(host::request_host).unwrap_or_default();
+    let host = request_host(request)
+        .map(host::request_host)
+        .unwrap_or_default();
     let record = AccessRecord {
         time: SystemTime::now(),
         request_id: request_id.to_str().unwrap_or_default().to_string(),
@@ -129,7 +133,10 @@ async fn run_phases(
 }
 
 /// Rejects what the HTTP layer let through but a proxy must not forward.
-fn check_message(connection: &ConnectionInfo, request: &Request<Incoming>) -> Result<(), ProxyError> {
+fn check_message(
+    connection: &ConnectionInfo,
+    request: &Request<Incoming>,
+) -> Result<(), ProxyError> {
     if let Some(guard) = &connection.guard {
         if guard.next_request_is_ambiguous() {
             return Err(ProxyError::AmbiguousLength);
@@ -138,11 +145,19 @@ fn check_message(connection: &ConnectionInfo, request: &Request<Incoming>) -> Re
     if request.method() == Method::CONNECT {
         return Err(ProxyError::BadRequest("CONNECT is not supported"));
     }
-    if request.headers().get_all(header::HOST).iter().nth(1).is_some() {
+    if request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
         return Err(ProxyError::BadRequest("more than one Host header"));
     }
     if request.uri().path() == "*" {
-        return Err(ProxyError::InvalidTarget("asterisk-form is only for server-wide OPTIONS"));
+        return Err(ProxyError::InvalidTarget(
+            "asterisk-form is only for server-wide OPTIONS",
+        ));
     }
     Ok(())
 }
@@ -161,11 +176,21 @@ fn route_request(
         host::matches_any(&matcher.hosts, host)
             && (matcher.methods.is_empty() || matcher.methods.contains(request.method()))
             && matcher.headers.iter().all(|(name, value)| {
-                request.headers().get_all(name).iter().any(|sent| sent.as_bytes() == value.as_bytes())
+                request
+                    .headers()
+                    .get_all(name)
+                    .iter()
+                    .any(|sent| sent.as_bytes() == value.as_bytes())
             })
-            && matcher.query.iter().all(|(name, value)| query_has(query, name, value))
+            && matcher
+                .query
+                .iter()
+                .all(|(name, value)| query_has(query, name, value))
     };
-    let matched = snapshot.router.find(&path, accepts).ok_or(ProxyError::RouteNotFound)?;
+    let matched = snapshot
+        .router
+        .find(&path, accepts)
+        .ok_or(ProxyError::RouteNotFound)?;
     let route = &snapshot.routes[matched.route];
     exchange.route = Some(matched.route);
     exchange.record.route = Some(route.model.name.clone());
@@ -174,7 +199,11 @@ fn route_request(
 }
 
 /// The admit phase. Policies plug in here; the request body size limit is checked first.
-fn admit(request: &Request<Incoming>, exchange: &Exchange, matched: &Matched) -> Result<(), ProxyError> {
+fn admit(
+    request: &Request<Incoming>,
+    exchange: &Exchange,
+    matched: &Matched,
+) -> Result<(), ProxyError> {
     let limit = exchange.snapshot.routes[matched.route].max_body_size;
     let declared = request
         .headers()
@@ -190,9 +219,15 @@ fn admit(request: &Request<Incoming>, exchange: &Exchange, matched: &Matched) ->
 fn reject(err: &ProxyError, exchange: &Exchange) -> Response<ProxyBody> {
     let request_id = exchange.request_id.to_str().unwrap_or_default();
     match err.fault() {
-        Fault::Client => tracing::debug!(request_id, code = err.code(), error = %err, "request rejected"),
-        Fault::Upstream => tracing::warn!(request_id, code = err.code(), error = %err, "upstream failed"),
-        Fault::Gateway => tracing::error!(request_id, code = err.code(), error = %err, "request failed"),
+        Fault::Client => {
+            tracing::debug!(request_id, code = err.code(), error = %err, "request rejected")
+        }
+        Fault::Upstream => {
+            tracing::warn!(request_id, code = err.code(), error = %err, "upstream failed")
+        }
+        Fault::Gateway => {
+            tracing::error!(request_id, code = err.code(), error = %err, "request failed")
+        }
     }
     error_response(err, request_id, exchange.head_only)
 }
@@ -202,7 +237,12 @@ fn request_host(request: &Request<Incoming>) -> Option<&str> {
         .uri()
         .authority()
         .map(|authority| authority.as_str())
-        .or_else(|| request.headers().get(header::HOST).and_then(|value| value.to_str().ok()))
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+        })
 }
 
 fn protocol_name(version: Version) -> &'static str {

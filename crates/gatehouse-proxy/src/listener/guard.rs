@@ -54,7 +54,12 @@ struct Tracker {
 
 impl GuardState {
     pub fn new(max_head: usize, max_headers: usize) -> Arc<Self> {
-        let tracker = Tracker { state: State::Head(Vec::new()), heads: 0, max_head, max_headers };
+        let tracker = Tracker {
+            state: State::Head(Vec::new()),
+            heads: 0,
+            max_head,
+            max_headers,
+        };
         Arc::new(GuardState {
             tracker: Mutex::new(tracker),
             ambiguous_at: AtomicU64::new(u64::MAX),
@@ -80,7 +85,9 @@ impl GuardState {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tracker> {
-        self.tracker.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.tracker
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     fn observe(&self, bytes: &[u8]) {
@@ -128,7 +135,10 @@ impl Tracker {
         };
         let mut bytes_for_head = bytes;
         if head.is_empty() {
-            let blank = bytes.iter().take_while(|byte| matches!(byte, b'\r' | b'\n')).count();
+            let blank = bytes
+                .iter()
+                .take_while(|byte| matches!(byte, b'\r' | b'\n'))
+                .count();
             if blank == bytes.len() {
                 return blank;
             }
@@ -169,7 +179,11 @@ impl Tracker {
         if framing.chunked {
             State::Chunked(Chunked::SizeLine { line: Vec::new() })
         } else {
-            match framing.lengths.first().and_then(|value| value.parse::<u64>().ok()) {
+            match framing
+                .lengths
+                .first()
+                .and_then(|value| value.parse::<u64>().ok())
+            {
                 Some(length) if length > 0 => State::Body(length),
                 _ => State::Head(Vec::new()),
             }
@@ -187,14 +201,22 @@ struct Framing<'a> {
 
 impl<'a> Framing<'a> {
     fn of(fields: &'a [httparse::Header<'a>]) -> Self {
-        let mut framing = Framing { lengths: Vec::new(), transfer_encoding: false, chunked: false, upgrade: false };
+        let mut framing = Framing {
+            lengths: Vec::new(),
+            transfer_encoding: false,
+            chunked: false,
+            upgrade: false,
+        };
         for field in fields {
             let value = std::str::from_utf8(field.value).unwrap_or("\u{0}").trim();
             if field.name.eq_ignore_ascii_case("content-length") {
                 framing.lengths.push(value);
             } else if field.name.eq_ignore_ascii_case("transfer-encoding") {
                 framing.transfer_encoding = true;
-                framing.chunked = value.rsplit(',').next().is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+                framing.chunked = value
+                    .rsplit(',')
+                    .next()
+                    .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
             } else if field.name.eq_ignore_ascii_case("upgrade") {
                 framing.upgrade = true;
             }
@@ -210,7 +232,13 @@ impl<'a> Framing<'a> {
         let numbers: Vec<Option<u64>> = self
             .lengths
             .iter()
-            .map(|value| value.bytes().all(|b| b.is_ascii_digit()).then(|| value.parse().ok()).flatten())
+            .map(|value| {
+                value
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| value.parse().ok())
+                    .flatten()
+            })
             .collect();
         numbers.iter().any(Option::is_none) || numbers.windows(2).any(|pair| pair[0] != pair[1])
     }
@@ -232,7 +260,14 @@ impl Chunked {
                     let text = String::from_utf8_lossy(line);
                     let digits = text.split(';').next().unwrap_or("").trim();
                     let size = u64::from_str_radix(digits, 16).unwrap_or(0);
-                    *self = if size == 0 { Chunked::Trailers { line_len: 0, previous: b'\n' } } else { Chunked::Data(size) };
+                    *self = if size == 0 {
+                        Chunked::Trailers {
+                            line_len: 0,
+                            previous: b'\n',
+                        }
+                    } else {
+                        Chunked::Data(size)
+                    };
                 }
                 Chunked::Data(remaining) => {
                     let take = (*remaining).min((bytes.len() - used) as u64);
@@ -270,9 +305,16 @@ impl Chunked {
 
 /// Returns the offset just past the first `\r\n\r\n` (or bare `\n\n`).
 fn find_head_end(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(4).position(|window| window == b"\r\n\r\n").map(|at| at + 4).or_else(|| {
-        bytes.windows(2).position(|window| window == b"\n\n").map(|at| at + 2)
-    })
+    bytes
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map(|at| at + 4)
+        .or_else(|| {
+            bytes
+                .windows(2)
+                .position(|window| window == b"\n\n")
+                .map(|at| at + 2)
+        })
 }
 
 /// A stream whose reads the guard observes; writes pass through untouched.
@@ -288,7 +330,11 @@ impl<S> Guarded<S> {
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &polled {
@@ -300,7 +346,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -351,7 +401,11 @@ mod tests {
     #[test]
     fn split_reads_are_joined() {
         let state = GuardState::new(64 * 1024, 100);
-        for piece in [&b"GET / HT"[..], b"TP/1.1\r\nContent-Length: 1\r", b"\nContent-Length: 2\r\n\r\n"] {
+        for piece in [
+            &b"GET / HT"[..],
+            b"TP/1.1\r\nContent-Length: 1\r",
+            b"\nContent-Length: 2\r\n\r\n",
+        ] {
             state.observe(piece);
         }
         assert_eq!(state.ambiguous_at.load(Ordering::Relaxed), 0);

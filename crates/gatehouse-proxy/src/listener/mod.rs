@@ -55,7 +55,9 @@ pub struct BoundListener {
 /// once and binds the other sockets to it.
 pub fn bind(model: &Listener, workers: usize) -> io::Result<BoundListener> {
     let tls = match &model.tls {
-        Some(tls) => Some(TlsAcceptor::from(crate::tls::server_config(tls).map_err(io::Error::other)?)),
+        Some(tls) => Some(TlsAcceptor::from(
+            crate::tls::server_config(tls).map_err(io::Error::other)?,
+        )),
         None => None,
     };
     let mut address = model.address;
@@ -65,11 +67,20 @@ pub fn bind(model: &Listener, workers: usize) -> io::Result<BoundListener> {
         address = socket.local_addr()?;
         sockets.push(socket);
     }
-    Ok(BoundListener { model: model.clone(), local_addr: address, sockets, tls })
+    Ok(BoundListener {
+        model: model.clone(),
+        local_addr: address,
+        sockets,
+        tls,
+    })
 }
 
 fn bind_one(address: SocketAddr) -> io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     socket.set_tcp_nodelay(true)?;
@@ -95,7 +106,9 @@ pub fn run_worker(
     shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     WORKER_SLOT.with(|cell| cell.set(slot));
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let graceful = Arc::new(GracefulShutdown::new());
         let mut accept_loops = tokio::task::JoinSet::new();
@@ -137,7 +150,12 @@ async fn accept_loop(
                 continue;
             }
         };
-        let connection = Connection { name: name.clone(), tls: tls.clone(), shared: shared.clone(), client };
+        let connection = Connection {
+            name: name.clone(),
+            tls: tls.clone(),
+            shared: shared.clone(),
+            client,
+        };
         tokio::spawn(connection.serve(stream, graceful.watcher()));
     }
 }
@@ -153,20 +171,33 @@ struct Connection {
 impl Connection {
     async fn serve(self, stream: TcpStream, graceful: Watcher) {
         let _ = stream.set_nodelay(true);
-        let labels = ListenerLabels { listener: self.name.to_string() };
-        let gauge = self.shared.metrics.open_connections.get_or_create(&labels).clone();
+        let labels = ListenerLabels {
+            listener: self.name.to_string(),
+        };
+        let gauge = self
+            .shared
+            .metrics
+            .open_connections
+            .get_or_create(&labels)
+            .clone();
         gauge.inc();
         let server = self.shared.snapshot.load().config.server.clone();
         match self.tls.clone() {
             None => self.serve_http(stream, &server, false, graceful).await,
-            Some(acceptor) => match tokio::time::timeout(server.header_read_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                    self.serve_http(tls, &server, http2, graceful).await
+            Some(acceptor) => {
+                match tokio::time::timeout(server.header_read_timeout, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(tls)) => {
+                        let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        self.serve_http(tls, &server, http2, graceful).await
+                    }
+                    Ok(Err(err)) => {
+                        tracing::debug!(client = %self.client, error = %err, "TLS handshake failed")
+                    }
+                    Err(_) => tracing::debug!(client = %self.client, "TLS handshake timed out"),
                 }
-                Ok(Err(err)) => tracing::debug!(client = %self.client, error = %err, "TLS handshake failed"),
-                Err(_) => tracing::debug!(client = %self.client, "TLS handshake timed out"),
-            },
+            }
         }
         gauge.dec();
     }
@@ -177,18 +208,36 @@ impl Connection {
     {
         let https = self.tls.is_some();
         let guard = (!http2).then(|| GuardState::new(server.max_header_size, server.max_headers));
-        let info = Arc::new(ConnectionInfo { listener: self.name.clone(), https, client: self.client, guard: guard.clone() });
+        let info = Arc::new(ConnectionInfo {
+            listener: self.name.clone(),
+            https,
+            client: self.client,
+            guard: guard.clone(),
+        });
         let shared = self.shared.clone();
-        let service = service_fn(move |request| handler::handle(shared.clone(), info.clone(), request));
+        let service =
+            service_fn(move |request| handler::handle(shared.clone(), info.clone(), request));
         let builder = http_builder(server, http2);
         let result = match guard {
             Some(guard) => {
                 let io = TokioIo::new(Guarded::new(stream, guard));
-                graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned()).await
+                graceful
+                    .watch(
+                        builder
+                            .serve_connection_with_upgrades(io, service)
+                            .into_owned(),
+                    )
+                    .await
             }
             None => {
                 let io = TokioIo::new(stream);
-                graceful.watch(builder.serve_connection_with_upgrades(io, service).into_owned()).await
+                graceful
+                    .watch(
+                        builder
+                            .serve_connection_with_upgrades(io, service)
+                            .into_owned(),
+                    )
+                    .await
             }
         };
         if let Err(err) = result {

@@ -21,7 +21,9 @@ pub fn matches_any(patterns: &[HostPattern], host: &str) -> bool {
 fn matches(pattern: &HostPattern, host: &str) -> bool {
     match pattern {
         HostPattern::Exact(name) => name == host,
-        HostPattern::Wildcard(suffix) => host.len() > suffix.len() && host.ends_with(suffix.as_str()),
+        HostPattern::Wildcard(suffix) => {
+            host.len() > suffix.len() && host.ends_with(suffix.as_str())
+        }
     }
 }
 

@@ -36,8 +36,14 @@ pub struct Matched {
 /// Why the route table could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
-    #[error("route {route:?}: path template {template:?} is not supported by the router: {reason}")]
-    Template { route: String, template: String, reason: String },
+    #[error(
+        "route {route:?}: path template {template:?} is not supported by the router: {reason}"
+    )]
+    Template {
+        route: String,
+        template: String,
+        reason: String,
+    },
     #[error("route {route:?}: invalid path regex: {reason}")]
     Regex { route: String, reason: String },
 }
@@ -68,15 +74,20 @@ impl Router {
             let route = &routes[index];
             match &route.matcher.path {
                 PathMatch::Exact(path) => router.exact.entry(path.clone()).or_default().push(index),
-                PathMatch::Prefix(prefix) => {
-                    router.prefixes.entry(prefix.clone()).or_default().push(index)
-                }
+                PathMatch::Prefix(prefix) => router
+                    .prefixes
+                    .entry(prefix.clone())
+                    .or_default()
+                    .push(index),
                 PathMatch::Template(text) => {
                     router.add_template(&mut group_index, route, index, text)?
                 }
                 PathMatch::Regex(pattern) => {
                     let regex = Regex::new(&format!("^(?:{pattern})$")).map_err(|err| {
-                        RouterError::Regex { route: route.name.clone(), reason: err.to_string() }
+                        RouterError::Regex {
+                            route: route.name.clone(),
+                            reason: err.to_string(),
+                        }
                     })?;
                     router.regexes.push((index, regex));
                 }
@@ -104,8 +115,11 @@ impl Router {
             Some(group) => *group,
             None => {
                 let group = self.template_groups.len();
-                self.templates.insert(key.clone(), group).map_err(|err| error(err.to_string()))?;
-                self.template_groups.push(TemplateGroup { routes: Vec::new() });
+                self.templates
+                    .insert(key.clone(), group)
+                    .map_err(|err| error(err.to_string()))?;
+                self.template_groups
+                    .push(TemplateGroup { routes: Vec::new() });
                 group_index.insert(key, group);
                 group
             }
@@ -119,7 +133,10 @@ impl Router {
     /// for which `accepts` (the host, method, header and query filters) returns true.
     pub fn find(&self, path: &str, accepts: impl Fn(usize) -> bool) -> Option<Matched> {
         if let Some(route) = first_accepted(self.exact.get(path), &accepts) {
-            return Some(Matched { route, captures: Vec::new() });
+            return Some(Matched {
+                route,
+                captures: Vec::new(),
+            });
         }
         if let Some(found) = self.find_template(path, &accepts) {
             return Some(found);
@@ -142,7 +159,10 @@ impl Router {
                     .zip(found.params.iter())
                     .map(|(name, (_, value))| (name.clone(), value.to_string()))
                     .collect();
-                return Some(Matched { route: *route, captures });
+                return Some(Matched {
+                    route: *route,
+                    captures,
+                });
             }
         }
         // Every route of the best template failed its filters: scan the others in order.
@@ -151,7 +171,10 @@ impl Router {
                 return None;
             }
             let captures = template.captures(path)?;
-            Some(Matched { route: *route, captures })
+            Some(Matched {
+                route: *route,
+                captures,
+            })
         })
     }
 
@@ -160,7 +183,10 @@ impl Router {
         loop {
             let candidate = if end == 0 { "/" } else { &path[..end] };
             if let Some(route) = first_accepted(self.prefixes.get(candidate), accepts) {
-                return Some(Matched { route, captures: Vec::new() });
+                return Some(Matched {
+                    route,
+                    captures: Vec::new(),
+                });
             }
             if end == 0 {
                 return None;
@@ -170,7 +196,10 @@ impl Router {
     }
 }
 
-fn first_accepted(candidates: Option<&Vec<usize>>, accepts: &impl Fn(usize) -> bool) -> Option<usize> {
+fn first_accepted(
+    candidates: Option<&Vec<usize>>,
+    accepts: &impl Fn(usize) -> bool,
+) -> Option<usize> {
     candidates?.iter().copied().find(|route| accepts(*route))
 }
 

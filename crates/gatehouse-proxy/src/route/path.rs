@@ -23,10 +23,13 @@ fn decode_unreserved(raw: &[u8]) -> Result<String, ProxyError> {
         let byte = raw[i];
         match byte {
             b'%' => {
-                let value = hex_pair(raw.get(i + 1..i + 3))
-                    .ok_or(ProxyError::InvalidTarget("invalid percent-encoding in the path"))?;
+                let value = hex_pair(raw.get(i + 1..i + 3)).ok_or(ProxyError::InvalidTarget(
+                    "invalid percent-encoding in the path",
+                ))?;
                 if value == 0 {
-                    return Err(ProxyError::InvalidTarget("the path contains an encoded NUL"));
+                    return Err(ProxyError::InvalidTarget(
+                        "the path contains an encoded NUL",
+                    ));
                 }
                 if is_unreserved(value) {
                     out.push(value as char);
@@ -42,7 +45,11 @@ fn decode_unreserved(raw: &[u8]) -> Result<String, ProxyError> {
                 out.push(byte as char);
                 i += 1;
             }
-            _ => return Err(ProxyError::InvalidTarget("the path contains a control character")),
+            _ => {
+                return Err(ProxyError::InvalidTarget(
+                    "the path contains a control character",
+                ))
+            }
         }
     }
     Ok(out)

@@ -35,7 +35,12 @@ pub fn rows(config: &Config) -> Vec<RouteRow> {
                 kind,
                 path,
                 hosts: route.matcher.hosts.iter().map(host_text).collect(),
-                methods: route.matcher.methods.iter().map(ToString::to_string).collect(),
+                methods: route
+                    .matcher
+                    .methods
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 upstream: config.upstreams[route.upstream].name.clone(),
             }
         })
@@ -51,10 +56,21 @@ fn host_text(pattern: &HostPattern) -> String {
 
 /// Formats the rows as an aligned text table.
 pub fn render_text(rows: &[RouteRow]) -> String {
-    let mut out = format!("{:<5} {:<24} {:<8} {:<40} {:<24} {:<12} {}\n", "ORDER", "ROUTE", "KIND", "PATH", "HOSTS", "METHODS", "UPSTREAM");
+    let mut out = format!(
+        "{:<5} {:<24} {:<8} {:<40} {:<24} {:<12} {}\n",
+        "ORDER", "ROUTE", "KIND", "PATH", "HOSTS", "METHODS", "UPSTREAM"
+    );
     for row in rows {
-        let hosts = if row.hosts.is_empty() { "*".to_string() } else { row.hosts.join(",") };
-        let methods = if row.methods.is_empty() { "*".to_string() } else { row.methods.join(",") };
+        let hosts = if row.hosts.is_empty() {
+            "*".to_string()
+        } else {
+            row.hosts.join(",")
+        };
+        let methods = if row.methods.is_empty() {
+            "*".to_string()
+        } else {
+            row.methods.join(",")
+        };
         out.push_str(&format!(
             "{:<5} {:<24} {:<8} {:<40} {:<24} {:<12} {}\n",
             row.order, row.name, row.kind, row.path, hosts, methods, row.upstream

@@ -22,7 +22,10 @@ impl Template {
         let mut segments = Vec::new();
         let parts: Vec<&str> = text.split('/').skip(1).collect();
         for (position, part) in parts.iter().enumerate() {
-            let segment = match part.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
+            let segment = match part
+                .strip_prefix('{')
+                .and_then(|rest| rest.strip_suffix('}'))
+            {
                 Some(inner) if inner.starts_with('*') => {
                     if position + 1 != parts.len() {
                         return Err("a catch-all {*name} must be the last segment".into());
@@ -79,13 +82,16 @@ impl Template {
                 });
             }
             let (part, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            // The last segment must consume the rest of the path, and no other segment may.
             let last = position + 1 == self.segments.len();
-            if last != !rest.contains('/') {
+            if last == rest.contains('/') {
                 return None;
             }
             match segment {
                 Segment::Static(text) if text == part => {}
-                Segment::Param(name) if !part.is_empty() => captures.push((name.clone(), part.to_string())),
+                Segment::Param(name) if !part.is_empty() => {
+                    captures.push((name.clone(), part.to_string()))
+                }
                 _ => return None,
             }
             rest = tail;

@@ -10,7 +10,13 @@ use super::*;
 fn route(name: &str, path: PathMatch) -> Route {
     Route {
         name: name.to_string(),
-        matcher: RouteMatch { hosts: Vec::new(), path, methods: Vec::new(), headers: Vec::new(), query: Vec::new() },
+        matcher: RouteMatch {
+            hosts: Vec::new(),
+            path,
+            methods: Vec::new(),
+            headers: Vec::new(),
+            query: Vec::new(),
+        },
         upstream: 0,
         rewrite: None,
         request_headers: HeaderRules::default(),
@@ -28,7 +34,10 @@ fn precedence_exact_template_regex_prefix() {
     let routes = vec![
         route("prefix", PathMatch::Prefix("/api".into())),
         route("regex", PathMatch::Regex("/api/v[0-9]+/items".into())),
-        route("template", PathMatch::Template("/api/{version}/items".into())),
+        route(
+            "template",
+            PathMatch::Template("/api/{version}/items".into()),
+        ),
         route("exact", PathMatch::Exact("/api/v1/items".into())),
         route("longer-prefix", PathMatch::Prefix("/api/v2".into())),
     ];
@@ -42,7 +51,10 @@ fn precedence_exact_template_regex_prefix() {
 
 #[test]
 fn regex_wins_over_prefix() {
-    let routes = vec![route("prefix", PathMatch::Prefix("/".into())), route("regex", PathMatch::Regex("/files/.+\\.png".into()))];
+    let routes = vec![
+        route("prefix", PathMatch::Prefix("/".into())),
+        route("regex", PathMatch::Regex("/files/.+\\.png".into())),
+    ];
     let router = Router::build(&routes).unwrap();
     assert_eq!(find(&router, "/files/a.png"), Some(1));
     assert_eq!(find(&router, "/files/a.jpg"), Some(0));
@@ -63,30 +75,60 @@ fn filters_fall_through_to_next_path() {
         route("users", PathMatch::Prefix("/users".into())),
     ];
     let router = Router::build(&routes).unwrap();
-    assert_eq!(router.find("/users/me", |index| index != 0).map(|found| found.route), Some(1));
-    assert_eq!(router.find("/users/me", |index| index == 2).map(|found| found.route), Some(2));
+    assert_eq!(
+        router
+            .find("/users/me", |index| index != 0)
+            .map(|found| found.route),
+        Some(1)
+    );
+    assert_eq!(
+        router
+            .find("/users/me", |index| index == 2)
+            .map(|found| found.route),
+        Some(2)
+    );
 }
 
 #[test]
 fn same_position_different_names() {
     let routes = vec![
-        route("status", PathMatch::Template("/repos/{owner}/{repo}/commits/{ref}/status".into())),
-        route("commit", PathMatch::Template("/repos/{owner}/{repo}/commits/{commit_sha}".into())),
+        route(
+            "status",
+            PathMatch::Template("/repos/{owner}/{repo}/commits/{ref}/status".into()),
+        ),
+        route(
+            "commit",
+            PathMatch::Template("/repos/{owner}/{repo}/commits/{commit_sha}".into()),
+        ),
     ];
     let router = Router::build(&routes).unwrap();
-    let status = router.find("/repos/o/r/commits/main/status", |_| true).unwrap();
+    let status = router
+        .find("/repos/o/r/commits/main/status", |_| true)
+        .unwrap();
     assert_eq!(status.route, 0);
     assert_eq!(status.captures[2], ("ref".to_string(), "main".to_string()));
     let commit = router.find("/repos/o/r/commits/abc123", |_| true).unwrap();
     assert_eq!(commit.route, 1);
-    assert_eq!(commit.captures[2], ("commit_sha".to_string(), "abc123".to_string()));
+    assert_eq!(
+        commit.captures[2],
+        ("commit_sha".to_string(), "abc123".to_string())
+    );
 }
 
 #[test]
 fn catch_all_captures_rest() {
-    let router = Router::build(&[route("git", PathMatch::Template("/repos/{owner}/git/{*path}".into()))]).unwrap();
-    let found = router.find("/repos/o/git/refs/heads/main", |_| true).unwrap();
-    assert_eq!(found.captures[1], ("path".to_string(), "refs/heads/main".to_string()));
+    let router = Router::build(&[route(
+        "git",
+        PathMatch::Template("/repos/{owner}/git/{*path}".into()),
+    )])
+    .unwrap();
+    let found = router
+        .find("/repos/o/git/refs/heads/main", |_| true)
+        .unwrap();
+    assert_eq!(
+        found.captures[1],
+        ("path".to_string(), "refs/heads/main".to_string())
+    );
 }
 
 #[test]
@@ -96,15 +138,23 @@ fn hosts_filter_in_router() {
     let routes = vec![hosted, route("fallback", PathMatch::Prefix("/".into()))];
     let router = Router::build(&routes).unwrap();
     for (request_host, expected) in [("a.example.org", 0), ("example.org", 1)] {
-        let found = router.find("/x", |index| host::matches_any(&routes[index].matcher.hosts, request_host));
-        assert_eq!(found.map(|found| found.route), Some(expected), "host {request_host}");
+        let found = router.find("/x", |index| {
+            host::matches_any(&routes[index].matcher.hosts, request_host)
+        });
+        assert_eq!(
+            found.map(|found| found.route),
+            Some(expected),
+            "host {request_host}"
+        );
     }
 }
 
 /// Loads a table from `shared/routes`, one template per line, a query suffix becoming a
 /// query filter.
 fn shared_table(name: &str) -> Vec<Route> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/routes").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/routes")
+        .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|err| panic!("route table {} is missing ({err}); the router tests need shared/routes beside the repository", path.display()));
     text.lines()
@@ -112,7 +162,10 @@ fn shared_table(name: &str) -> Vec<Route> {
         .enumerate()
         .map(|(index, line)| {
             let (template, query) = line.split_once('?').unwrap_or((line, ""));
-            let mut route = route(&format!("{name}-{index}"), PathMatch::Template(template.to_string()));
+            let mut route = route(
+                &format!("{name}-{index}"),
+                PathMatch::Template(template.to_string()),
+            );
             route.matcher.query = query
                 .split('&')
                 .filter_map(|pair| pair.split_once('='))
@@ -128,14 +181,19 @@ fn concrete(template: &str) -> (String, Captures) {
     let mut captures = Vec::new();
     let path = template
         .split('/')
-        .map(|segment| match segment.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
-            Some(name) => {
-                let name = name.trim_start_matches('*');
-                let value = format!("v{}x{}", captures.len(), name.len());
-                captures.push((name.to_string(), value.clone()));
-                value
+        .map(|segment| {
+            match segment
+                .strip_prefix('{')
+                .and_then(|rest| rest.strip_suffix('}'))
+            {
+                Some(name) => {
+                    let name = name.trim_start_matches('*');
+                    let value = format!("v{}x{}", captures.len(), name.len());
+                    captures.push((name.to_string(), value.clone()));
+                    value
+                }
+                None => segment.to_string(),
             }
-            None => segment.to_string(),
         })
         .collect::<Vec<_>>()
         .join("/");
@@ -146,12 +204,18 @@ fn check_table(name: &str) {
     let routes = shared_table(name);
     let router = Router::build(&routes).unwrap_or_else(|err| panic!("{name}: {err}"));
     for (index, route) in routes.iter().enumerate() {
-        let PathMatch::Template(template) = &route.matcher.path else { unreachable!() };
+        let PathMatch::Template(template) = &route.matcher.path else {
+            unreachable!()
+        };
         let (path, captures) = concrete(template);
         let query = &route.matcher.query;
         let found = router.find(&path, |candidate| routes[candidate].matcher.query == *query);
         let found = found.unwrap_or_else(|| panic!("{name}: {path} matched no route"));
-        assert_eq!(found.route, index, "{name}: {path} reached {} instead of {template}", routes[found.route].name);
+        assert_eq!(
+            found.route, index,
+            "{name}: {path} reached {} instead of {template}",
+            routes[found.route].name
+        );
         assert_eq!(found.captures, captures, "{name}: captures of {path}");
     }
 }

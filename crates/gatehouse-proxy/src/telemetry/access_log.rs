@@ -90,6 +90,9 @@ fn text_line(record: &AccessRecord) -> String {
         dash(&record.route),
         dash(&record.target),
         millis(record.duration),
-        record.upstream_duration.map(millis).map_or_else(|| "-".to_string(), |ms| ms.to_string()),
+        record
+            .upstream_duration
+            .map(millis)
+            .map_or_else(|| "-".to_string(), |ms| ms.to_string()),
     )
 }

@@ -47,7 +47,9 @@ pub struct ResultLabels {
 }
 
 fn duration_histogram() -> Histogram {
-    let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+    let buckets = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
     Histogram::new(buckets)
 }
 
@@ -74,14 +76,20 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("gatehouse");
         let requests = Family::<RequestLabels, Counter>::default();
-        let request_duration = Family::new_with_constructor(duration_histogram as fn() -> Histogram);
-        let upstream_duration = Family::new_with_constructor(duration_histogram as fn() -> Histogram);
+        let request_duration =
+            Family::new_with_constructor(duration_histogram as fn() -> Histogram);
+        let upstream_duration =
+            Family::new_with_constructor(duration_histogram as fn() -> Histogram);
         let upstream_errors = Family::<UpstreamLabels, Counter>::default();
         let open_connections = Family::<ListenerLabels, Gauge>::default();
         let target_healthy = Family::<TargetLabels, Gauge>::default();
         let reloads = Family::<ResultLabels, Counter>::default();
         let config_generation = Gauge::<i64>::default();
-        registry.register("requests", "Requests by route, method and status class", requests.clone());
+        registry.register(
+            "requests",
+            "Requests by route, method and status class",
+            requests.clone(),
+        );
         registry.register(
             "request_duration_seconds",
             "Time from the request head to the end of the response, by route",
@@ -97,14 +105,26 @@ impl Metrics {
             "Requests that got no response from an upstream (refused, reset, timed out)",
             upstream_errors.clone(),
         );
-        registry.register("open_connections", "Client connections open, by listener", open_connections.clone());
+        registry.register(
+            "open_connections",
+            "Client connections open, by listener",
+            open_connections.clone(),
+        );
         registry.register(
             "upstream_target_healthy",
             "1 when a target takes part in balancing, 0 while passive health checks eject it",
             target_healthy.clone(),
         );
-        registry.register("config_reloads", "Configuration reloads by result", reloads.clone());
-        registry.register("config_generation", "Generation of the configuration in use", config_generation.clone());
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result",
+            reloads.clone(),
+        );
+        registry.register(
+            "config_generation",
+            "Generation of the configuration in use",
+            config_generation.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -129,7 +149,9 @@ impl Metrics {
 
     /// Creates the cached handles of one upstream.
     pub fn upstream(&self, upstream: &str) -> UpstreamMetrics {
-        let labels = UpstreamLabels { upstream: upstream.to_string() };
+        let labels = UpstreamLabels {
+            upstream: upstream.to_string(),
+        };
         UpstreamMetrics {
             duration: self.upstream_duration.get_or_create(&labels).clone(),
             errors: self.upstream_errors.get_or_create(&labels).clone(),
@@ -138,7 +160,9 @@ impl Metrics {
 
     /// Creates the cached handles of one route.
     pub fn route(&self, route: &str) -> RouteMetrics {
-        let labels = RouteLabels { route: route.to_string() };
+        let labels = RouteLabels {
+            route: route.to_string(),
+        };
         RouteMetrics {
             name: route.to_string(),
             duration: self.request_duration.get_or_create(&labels).clone(),
@@ -154,11 +178,16 @@ pub struct UpstreamMetrics {
 }
 
 /// Methods with their own label value; others count as `OTHER`.
-const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER"];
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "OTHER",
+];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 fn method_slot(method: &http::Method) -> usize {
-    METHODS.iter().position(|known| *known == method.as_str()).unwrap_or(METHODS.len() - 1)
+    METHODS
+        .iter()
+        .position(|known| *known == method.as_str())
+        .unwrap_or(METHODS.len() - 1)
 }
 
 /// Metric handles of one route (or of the requests that matched no route).

@@ -67,7 +67,9 @@ async fn connect_inner(
     }
 
     let Some(config) = settings.tls.clone() else {
-        return Err(ConnectError::Tls(io::Error::other("no TLS configuration for an https target")));
+        return Err(ConnectError::Tls(io::Error::other(
+            "no TLS configuration for an https target",
+        )));
     };
     let server_name = match &settings.server_name {
         Some(name) => name.clone(),
@@ -75,7 +77,10 @@ async fn connect_inner(
             .map_err(|_| ConnectError::ServerName(target.target.host.clone()))?,
     };
     let connector = tokio_rustls::TlsConnector::from(config);
-    let tls = connector.connect(server_name, stream).await.map_err(ConnectError::Tls)?;
+    let tls = connector
+        .connect(server_name, stream)
+        .await
+        .map_err(ConnectError::Tls)?;
     let negotiated_h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     handshake(tls, negotiated_h2).await
 }
@@ -86,7 +91,9 @@ where
 {
     let io = TokioIo::new(stream);
     if http2 {
-        let (sender, connection) = http2::Builder::new(TokioExecutor::new()).handshake(io).await?;
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .handshake(io)
+            .await?;
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "upstream HTTP/2 connection ended with an error");

@@ -42,9 +42,16 @@ pub struct UpstreamRuntime {
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamBuildError {
     #[error("upstream {upstream:?}: invalid target {url:?}: {reason}")]
-    Target { upstream: String, url: String, reason: String },
+    Target {
+        upstream: String,
+        url: String,
+        reason: String,
+    },
     #[error("upstream {upstream:?}: {source}")]
-    Tls { upstream: String, source: tls::TlsError },
+    Tls {
+        upstream: String,
+        source: tls::TlsError,
+    },
 }
 
 /// Why a request did not get a response head from the upstream.
@@ -72,9 +79,19 @@ impl UpstreamRuntime {
             targets.push(runtime);
         }
         let weights: Vec<u32> = model.targets.iter().map(|target| target.weight).collect();
-        let uses_tls = model.targets.iter().any(|target| target.scheme == Scheme::Https);
-        let tls_error = |source| UpstreamBuildError::Tls { upstream: model.name.clone(), source };
-        let tls = if uses_tls { Some(tls::client_config(&model.tls).map_err(tls_error)?) } else { None };
+        let uses_tls = model
+            .targets
+            .iter()
+            .any(|target| target.scheme == Scheme::Https);
+        let tls_error = |source| UpstreamBuildError::Tls {
+            upstream: model.name.clone(),
+            source,
+        };
+        let tls = if uses_tls {
+            Some(tls::client_config(&model.tls).map_err(tls_error)?)
+        } else {
+            None
+        };
         let server_name = tls::server_name_override(&model.tls).map_err(tls_error)?;
         Ok(UpstreamRuntime {
             name: model.name.clone(),
@@ -102,7 +119,10 @@ impl UpstreamRuntime {
     ) -> Result<Response<UpstreamBody>, SendError> {
         let target = &self.targets[index];
         target.in_flight.fetch_add(1, Ordering::Relaxed);
-        let in_flight = InFlight { upstream: self.clone(), index };
+        let in_flight = InFlight {
+            upstream: self.clone(),
+            index,
+        };
         let timeout = self.request_timeout;
         let (response, sender) = tokio::time::timeout(timeout, self.send_on_pool(target, request))
             .await
@@ -117,7 +137,7 @@ impl UpstreamRuntime {
     ) -> Result<(Response<Incoming>, Option<http1::SendRequest<ProxyBody>>), SendError> {
         if let Some(mut sender) = target.with_pool(|pool| pool.http2.clone()) {
             if !sender.is_closed() {
-                let request = self.into_http2(request, target);
+                let request = Self::http2_form(request, target);
                 return Ok((sender.send_request(request).await?, None));
             }
         }
@@ -140,7 +160,7 @@ impl UpstreamRuntime {
             }
             Connection::Http2(mut sender) => {
                 target.with_pool(|pool| pool.http2 = Some(sender.clone()));
-                let request = self.into_http2(request, target);
+                let request = Self::http2_form(request, target);
                 Ok((sender.send_request(request).await?, None))
             }
         }
@@ -148,7 +168,7 @@ impl UpstreamRuntime {
 
     /// Moves `Host` into an absolute URI, which becomes the `:authority` and `:scheme`
     /// pseudo-headers of an HTTP/2 request.
-    fn into_http2(&self, request: Request<ProxyBody>, target: &TargetRuntime) -> Request<ProxyBody> {
+    fn http2_form(request: Request<ProxyBody>, target: &TargetRuntime) -> Request<ProxyBody> {
         let (mut parts, body) = request.into_parts();
         let authority = parts
             .headers
@@ -196,7 +216,9 @@ struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.upstream.targets[self.index].in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.upstream.targets[self.index]
+            .in_flight
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -209,8 +231,16 @@ pub struct UpstreamBody {
 }
 
 impl UpstreamBody {
-    fn new(inner: Incoming, sender: Option<http1::SendRequest<ProxyBody>>, in_flight: InFlight) -> Self {
-        let mut body = UpstreamBody { inner, sender, in_flight: Some(in_flight) };
+    fn new(
+        inner: Incoming,
+        sender: Option<http1::SendRequest<ProxyBody>>,
+        in_flight: InFlight,
+    ) -> Self {
+        let mut body = UpstreamBody {
+            inner,
+            sender,
+            in_flight: Some(in_flight),
+        };
         if body.inner.is_end_stream() {
             body.finish();
         }

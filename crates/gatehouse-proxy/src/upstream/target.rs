@@ -57,7 +57,9 @@ impl TargetRuntime {
     pub fn new(target: Target, workers: usize) -> Result<Self, http::Error> {
         let authority: Authority = target.authority().parse()?;
         let host_header = HeaderValue::from_str(authority.as_str())?;
-        let pools = (0..=workers).map(|_| Mutex::new(WorkerPool::default())).collect();
+        let pools = (0..=workers)
+            .map(|_| Mutex::new(WorkerPool::default()))
+            .collect();
         Ok(TargetRuntime {
             label: authority.to_string(),
             target,
@@ -96,7 +98,9 @@ impl TargetRuntime {
     /// one thread uses each slot, so it is uncontended.
     pub fn with_pool<R>(&self, f: impl FnOnce(&mut WorkerPool) -> R) -> R {
         let slot = crate::listener::slot_index(self.pools.len());
-        let mut pool = self.pools[slot].lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut pool = self.pools[slot]
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         f(&mut pool)
     }
 
@@ -119,7 +123,10 @@ impl TargetRuntime {
         }
         self.with_pool(|pool| {
             if pool.idle.len() < max {
-                pool.idle.push(IdleConnection { sender, since: Instant::now() });
+                pool.idle.push(IdleConnection {
+                    sender,
+                    since: Instant::now(),
+                });
             }
         });
     }

@@ -58,7 +58,15 @@ impl Gatehouse {
         let stderr_pipe = child.stderr.take().expect("stderr");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let (addresses, admin) = wait_for_listeners(stderr_pipe, stderr.clone(), &mut child);
-        Gatehouse { child, addresses, admin, dir, config_path, stdout, stderr }
+        Gatehouse {
+            child,
+            addresses,
+            admin,
+            dir,
+            config_path,
+            stdout,
+            stderr,
+        }
     }
 
     /// Returns the address of the listener named `name`.
@@ -80,7 +88,10 @@ impl Gatehouse {
     }
 
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill").args([&format!("-{name}"), &self.pid().to_string()]).status().expect("kill");
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success(), "kill -{name} failed");
     }
 
@@ -88,7 +99,13 @@ impl Gatehouse {
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if self.stderr.lock().unwrap().iter().any(|line| line.contains(needle)) {
+            if self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains(needle))
+            {
                 return true;
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -97,7 +114,12 @@ impl Gatehouse {
     }
 
     pub fn access_log(&self) -> Vec<serde_json::Value> {
-        self.stdout.lock().unwrap().iter().filter_map(|line| serde_json::from_str(line).ok()).collect()
+        self.stdout
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -108,7 +130,10 @@ impl Gatehouse {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "gatehouse did not stop within 20 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "gatehouse did not stop within 20 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -151,7 +176,10 @@ fn wait_for_listeners(
     while Instant::now() < deadline {
         let Ok(line) = receiver.recv_timeout(Duration::from_millis(100)) else {
             if let Some(status) = child.try_wait().unwrap() {
-                panic!("gatehouse exited with {status} before listening:\n{}", seen.join("\n"));
+                panic!(
+                    "gatehouse exited with {status} before listening:\n{}",
+                    seen.join("\n")
+                );
             }
             continue;
         };
@@ -159,7 +187,10 @@ fn wait_for_listeners(
         if line.contains("gateway started") {
             return (addresses, admin);
         }
-        let (Some(name), Some(address)) = (field(&line, "listener"), field(&line, "address")) else { continue };
+        let (Some(name), Some(address)) = (field(&line, "listener"), field(&line, "address"))
+        else {
+            continue;
+        };
         let address: SocketAddr = address.parse().expect("listener address");
         if name == "admin" {
             admin = Some(address);
@@ -167,7 +198,10 @@ fn wait_for_listeners(
             addresses.insert(name, address);
         }
     }
-    panic!("gatehouse did not report its listeners within 20 s:\n{}", seen.join("\n"));
+    panic!(
+        "gatehouse did not report its listeners within 20 s:\n{}",
+        seen.join("\n")
+    );
 }
 
 /// Extracts `key=value` or `key="value"` from a tracing text line.
@@ -195,7 +229,9 @@ pub struct Received {
     pub body: Bytes,
 }
 
-type Handler = Arc<dyn Fn(Received) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>> + Send + Sync>;
+type Handler = Arc<
+    dyn Fn(Received) -> Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>> + Send + Sync,
+>;
 
 /// An upstream HTTP server (HTTP/1.1 and h2c) on an ephemeral loopback port.
 pub struct Upstream {
@@ -221,14 +257,22 @@ impl Upstream {
         Fut: Future<Output = Response<Full<Bytes>>> + Send + 'static,
     {
         let handler: Handler = Arc::new(move |received| Box::pin(handler(received)));
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
         runtime.spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let (handler, log) = (handler.clone(), log.clone());
                 tokio::spawn(async move {
                     let service = service_fn(move |request: Request<Incoming>| {
@@ -239,11 +283,17 @@ impl Upstream {
                             Ok::<_, Infallible>(handler(received).await)
                         }
                     });
-                    let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+                    let _ = auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
-        Upstream { addr, received, runtime: Some(runtime) }
+        Upstream {
+            addr,
+            received,
+            runtime: Some(runtime),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -255,7 +305,9 @@ impl Upstream {
     }
 
     pub fn last(&self) -> Received {
-        self.requests().pop().expect("the upstream received no request")
+        self.requests()
+            .pop()
+            .expect("the upstream received no request")
     }
 }
 
@@ -269,7 +321,11 @@ impl Drop for Upstream {
 
 async fn read_request(request: Request<Incoming>) -> Received {
     let (parts, body) = request.into_parts();
-    let body = body.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
     Received {
         method: parts.method.to_string(),
         uri: parts.uri.to_string(),
@@ -284,11 +340,18 @@ pub fn echo_response(received: &Received) -> Response<Full<Bytes>> {
     let headers: serde_json::Map<String, serde_json::Value> = received
         .headers
         .iter()
-        .map(|(name, value)| (name.to_string(), serde_json::Value::from(value.to_str().unwrap_or(""))))
+        .map(|(name, value)| {
+            (
+                name.to_string(),
+                serde_json::Value::from(value.to_str().unwrap_or("")),
+            )
+        })
         .collect();
     let body = serde_json::json!({"method": received.method, "uri": received.uri, "headers": headers, "body_len": received.body.len()});
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
     response
 }
 
@@ -302,7 +365,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("body is not JSON: {:?}", self.body))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("body is not JSON: {:?}", self.body))
     }
 
     pub fn text(&self) -> String {
@@ -316,26 +380,43 @@ impl Reply {
 
 /// Sends one request over a new HTTP/1.1 connection.
 pub fn send(addr: SocketAddr, request: Request<Full<Bytes>>) -> Reply {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect to gatehouse");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to gatehouse");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
         tokio::spawn(connection);
         let response = sender.send_request(request).await.expect("response");
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("response body").to_bytes();
-        Reply { status: parts.status, headers: parts.headers, body }
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
     })
 }
 
 /// Sends `GET path` with a `Host: example.com` header.
 pub fn get(addr: SocketAddr, path: &str) -> Reply {
-    send(addr, request("GET", path).body(Full::new(Bytes::new())).unwrap())
+    send(
+        addr,
+        request("GET", path).body(Full::new(Bytes::new())).unwrap(),
+    )
 }
 
 /// Starts a request builder with a `Host: example.com` header.
 pub fn request(method: &str, path: &str) -> http::request::Builder {
-    Request::builder().method(method).uri(path).header("host", "example.com")
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "example.com")
 }
 
 /// Writes raw bytes and reads until the server closes or `timeout` passes.

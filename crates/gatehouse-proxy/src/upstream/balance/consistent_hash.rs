@@ -70,6 +70,9 @@ mod tests {
                 moved += 1;
             }
         }
-        assert!(moved > 200 && moved < 470, "target 2 held {moved} of 1000 keys");
+        assert!(
+            moved > 200 && moved < 470,
+            "target 2 held {moved} of 1000 keys"
+        );
     }
 }

@@ -31,12 +31,15 @@ pub enum Balancer {
 impl Balancer {
     pub fn new(algorithm: &LoadBalancing, weights: &[u32], workers: usize) -> Balancer {
         match algorithm {
-            LoadBalancing::RoundRobin => Balancer::RoundRobin(SmoothRoundRobin::new(weights, workers)),
+            LoadBalancing::RoundRobin => {
+                Balancer::RoundRobin(SmoothRoundRobin::new(weights, workers))
+            }
             LoadBalancing::LeastRequests => Balancer::LeastRequests,
             LoadBalancing::Random => Balancer::Random,
-            LoadBalancing::ConsistentHash(key) => {
-                Balancer::ConsistentHash { key: key.clone(), ring: HashRing::new(weights) }
-            }
+            LoadBalancing::ConsistentHash(key) => Balancer::ConsistentHash {
+                key: key.clone(),
+                ring: HashRing::new(weights),
+            },
         }
     }
 

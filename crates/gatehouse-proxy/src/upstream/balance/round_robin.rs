@@ -15,13 +15,17 @@ pub struct SmoothRoundRobin {
 impl SmoothRoundRobin {
     pub fn new(weights: &[u32], workers: usize) -> Self {
         let weights: Vec<i64> = weights.iter().map(|weight| i64::from(*weight)).collect();
-        let current = (0..=workers).map(|_| Mutex::new(vec![0; weights.len()])).collect();
+        let current = (0..=workers)
+            .map(|_| Mutex::new(vec![0; weights.len()]))
+            .collect();
         SmoothRoundRobin { weights, current }
     }
 
     pub fn pick(&self, eligible: impl Fn(usize) -> bool) -> usize {
         let slot = crate::listener::slot_index(self.current.len());
-        let mut current = self.current[slot].lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut current = self.current[slot]
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let mut total = 0;
         let mut best: Option<usize> = None;
         for (index, weight) in self.weights.iter().enumerate() {
