@@ -9,13 +9,14 @@
 #
 # Usage: bench/proxy.sh [ROUNDS] [SECONDS] [CONNECTIONS]    (defaults 3, 10, 50)
 # Needs: nginx, wrk, taskset (Debian: apt-get install nginx-light wrk util-linux).
-set -euo pipefail
+set -eu
 
 rounds=${1:-3}
 seconds=${2:-10}
 connections=${3:-50}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
+chmod 755 "$work"
 origin_port=18090
 nginx_port=18091
 gatehouse_port=18092

@@ -41,7 +41,7 @@ pub(super) async fn forward(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
 
     let target = pick_target(upstream, connection, &request);
-    exchange.record.target = Some(upstream.targets[target].label.clone());
+    exchange.target = Some(target);
     let host_header = upstream.targets[target].host_header.clone();
     let outgoing = transform_request(
         connection,
@@ -57,7 +57,7 @@ pub(super) async fn forward(
     let sent_at = Instant::now();
     let result = upstream.send(target, outgoing).await;
     let elapsed = sent_at.elapsed();
-    exchange.record.upstream_duration = Some(elapsed);
+    exchange.upstream_duration = Some(elapsed);
     let mut response = result.map_err(|err| {
         snapshot.upstream_metrics[route.model.upstream].errors.inc();
         send_error(upstream, err, exchange)
@@ -239,7 +239,7 @@ fn send_error(upstream: &UpstreamRuntime, err: SendError, exchange: &mut Exchang
         return ProxyError::BodyTooLarge { limit };
     }
     let request_id = exchange.request_id.to_str().unwrap_or_default();
-    tracing::warn!(request_id, upstream = %name, target = ?exchange.record.target, error = %err, "upstream request failed");
+    tracing::warn!(request_id, upstream = %name, target = ?exchange.target.map(|index| &upstream.targets[index].label), error = %err, "upstream request failed");
     match err {
         SendError::Timeout(timeout) => ProxyError::UpstreamTimeout {
             upstream: name,

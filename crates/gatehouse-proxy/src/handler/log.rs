@@ -1,49 +1,66 @@
 //! The log phase: once per request, when the response body ends or is dropped, count the
 //! request in the metrics and write the access log line.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 
+use gatehouse_config::model::AccessLogFormat;
+
+use super::Exchange;
 use crate::body::{BoxError, ProxyBody};
-use crate::snapshot::{Shared, Snapshot};
+use crate::snapshot::Shared;
 use crate::telemetry::access_log::{self, AccessRecord};
 
 /// What the log phase needs besides the byte counts.
 pub struct LogEntry {
     pub shared: Arc<Shared>,
-    pub snapshot: Arc<Snapshot>,
-    pub started: Instant,
-    pub method: http::Method,
-    pub route: Option<usize>,
-    pub record: AccessRecord,
-    /// Request body bytes, counted while the body streams to the upstream.
-    pub bytes_in: Arc<AtomicU64>,
+    pub exchange: Exchange,
+    pub client: SocketAddr,
 }
 
 impl LogEntry {
-    fn finish(mut self, bytes_out: u64) {
-        let duration = self.started.elapsed();
-        let snapshot = &self.snapshot;
-        let route_metrics = match self.route {
-            Some(route) => &snapshot.routes[route].metrics,
-            None => &snapshot.unrouted,
-        };
-        route_metrics.count(&self.shared.metrics, &self.method, self.record.status);
+    fn finish(self, bytes_out: u64) {
+        let exchange = &self.exchange;
+        let duration = exchange.started.elapsed();
+        let snapshot = &exchange.snapshot;
+        let route = exchange.route.map(|index| &snapshot.routes[index]);
+        let route_metrics = route.map_or(&snapshot.unrouted, |route| &route.metrics);
+        route_metrics.count(&self.shared.metrics, &exchange.method, exchange.status);
         route_metrics.duration.observe(duration.as_secs_f64());
 
         let format = snapshot.config.access_log;
-        if format != gatehouse_config::model::AccessLogFormat::Off {
-            self.record.duration = duration;
-            self.record.bytes_in = self.bytes_in.load(Ordering::Relaxed);
-            self.record.bytes_out = bytes_out;
-            access_log::write(format, &self.record);
+        if format == AccessLogFormat::Off {
+            return;
         }
+        let upstream = route.map(|route| &route.upstream);
+        let target = upstream
+            .zip(exchange.target)
+            .map(|(upstream, index)| upstream.targets[index].label.as_str());
+        let record = AccessRecord {
+            time: exchange.time,
+            request_id: exchange.request_id.to_str().unwrap_or_default(),
+            client: self.client,
+            method: exchange.method.as_str(),
+            host: &exchange.host,
+            path: exchange.uri.path(),
+            protocol: exchange.protocol,
+            route: route.map(|route| route.model.name.as_str()),
+            upstream: upstream.map(|upstream| upstream.name.as_str()),
+            target,
+            status: exchange.status,
+            bytes_in: exchange.bytes_in.load(Ordering::Relaxed),
+            bytes_out,
+            duration,
+            upstream_duration: exchange.upstream_duration,
+            error: exchange.error,
+        };
+        access_log::write(format, &record);
     }
 }
 

@@ -12,9 +12,9 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use http::{header, HeaderValue, Method, Request, Response, Version};
+use http::{header, HeaderValue, Method, Request, Response, Uri, Version};
 use hyper::body::Incoming;
 
 use crate::body::ProxyBody;
@@ -23,7 +23,6 @@ use crate::headers;
 use crate::listener::guard::GuardState;
 use crate::route::{self, host, Matched};
 use crate::snapshot::{Shared, Snapshot};
-use crate::telemetry::access_log::AccessRecord;
 use log::{LogEntry, LoggedBody};
 
 /// Facts about the client connection that every request on it shares.
@@ -35,14 +34,27 @@ pub struct ConnectionInfo {
     pub guard: Option<Arc<GuardState>>,
 }
 
-/// State of one request as it moves through the phases.
+/// State of one request as it moves through the phases, and what the log phase reports.
 pub struct Exchange {
     pub request_id: HeaderValue,
     pub snapshot: Arc<Snapshot>,
-    pub route: Option<usize>,
+    pub started: Instant,
+    pub time: SystemTime,
+    pub method: Method,
+    pub uri: Uri,
+    /// The request host in lower case without port; empty when the request has none.
+    pub host: String,
+    pub protocol: &'static str,
     pub head_only: bool,
+    /// Index into the snapshot's routes, once the route phase found one.
+    pub route: Option<usize>,
+    /// Index into the route's upstream targets, once the forward phase chose one.
+    pub target: Option<usize>,
+    pub status: u16,
+    pub upstream_duration: Option<Duration>,
+    /// The gateway's error code when the gateway answered itself.
+    pub error: Option<&'static str>,
     pub bytes_in: Arc<AtomicU64>,
-    pub record: AccessRecord,
 }
 
 /// Runs all phases for one request. Never fails: errors become JSON error responses.
@@ -51,15 +63,14 @@ pub async fn handle(
     connection: Arc<ConnectionInfo>,
     request: Request<Incoming>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let may_upgrade = method == Method::CONNECT || request.headers().contains_key(header::UPGRADE);
-    let mut exchange = parse(&shared, &connection, &request);
+    let may_upgrade =
+        request.method() == Method::CONNECT || request.headers().contains_key(header::UPGRADE);
+    let mut exchange = parse(&shared, &request);
 
     let response = match run_phases(&connection, request, &mut exchange).await {
         Ok(response) => response,
         Err(err) => {
-            exchange.record.error = Some(err.code());
+            exchange.error = Some(err.code());
             reject(&err, &exchange)
         }
     };
@@ -67,19 +78,15 @@ pub async fn handle(
     response
         .headers_mut()
         .insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
-    exchange.record.status = response.status().as_u16();
+    exchange.status = response.status().as_u16();
     if let (true, Some(guard)) = (may_upgrade, &connection.guard) {
         guard.upgrade_finished(response.status() == http::StatusCode::SWITCHING_PROTOCOLS);
     }
 
     let entry = LogEntry {
         shared,
-        snapshot: exchange.snapshot,
-        started,
-        method,
-        route: exchange.route,
-        record: exchange.record,
-        bytes_in: exchange.bytes_in,
+        exchange,
+        client: connection.client,
     };
     Ok(response.map(|body| {
         use http_body_util::BodyExt;
@@ -87,37 +94,28 @@ pub async fn handle(
     }))
 }
 
-/// The parse phase: the request id, the access record, and the snapshot for this request.
-fn parse(shared: &Shared, connection: &ConnectionInfo, request: &Request<Incoming>) -> Exchange {
-    let request_id = headers::request_id(request.headers());
+/// The parse phase: the request id, the facts the log phase reports, and the snapshot
+/// for this request.
+fn parse(shared: &Shared, request: &Request<Incoming>) -> Exchange {
     let host = request_host(request)
         .map(host::request_host)
         .unwrap_or_default();
-    let record = AccessRecord {
+    Exchange {
+        request_id: headers::request_id(request.headers()),
+        snapshot: shared.snapshot.load_full(),
+        started: Instant::now(),
         time: SystemTime::now(),
-        request_id: request_id.to_str().unwrap_or_default().to_string(),
-        client: connection.client,
-        method: request.method().to_string(),
+        method: request.method().clone(),
+        uri: request.uri().clone(),
         host,
-        path: request.uri().path().to_string(),
         protocol: protocol_name(request.version()),
+        head_only: request.method() == Method::HEAD,
         route: None,
-        upstream: None,
         target: None,
         status: 0,
-        bytes_in: 0,
-        bytes_out: 0,
-        duration: Default::default(),
         upstream_duration: None,
         error: None,
-    };
-    Exchange {
-        request_id,
-        snapshot: shared.snapshot.load_full(),
-        route: None,
-        head_only: request.method() == Method::HEAD,
         bytes_in: Arc::new(AtomicU64::new(0)),
-        record,
     }
 }
 
@@ -170,7 +168,7 @@ fn route_request(
     let path = route::path::normalize(request.uri().path())?;
     let snapshot = exchange.snapshot.clone();
     let query = request.uri().query();
-    let host = exchange.record.host.as_str();
+    let host = exchange.host.as_str();
     let accepts = |index: usize| {
         let matcher = &snapshot.routes[index].model.matcher;
         host::matches_any(&matcher.hosts, host)
@@ -191,10 +189,7 @@ fn route_request(
         .router
         .find(&path, accepts)
         .ok_or(ProxyError::RouteNotFound)?;
-    let route = &snapshot.routes[matched.route];
     exchange.route = Some(matched.route);
-    exchange.record.route = Some(route.model.name.clone());
-    exchange.record.upstream = Some(route.upstream.name.clone());
     Ok((matched, path))
 }
 
