@@ -285,3 +285,47 @@ fn access_log_has_one_line_per_request() {
         1
     );
 }
+
+#[test]
+fn idle_connections_close_but_busy_ones_stay() {
+    let slow = Upstream::start(|received| async move {
+        if received.uri == "/slow" {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        }
+        Response::new(Full::new(Bytes::from("done")))
+    });
+    let yaml = config(&slow.url(), &routes_with_tag("x")).replace(
+        "upstreams:",
+        "server:\n  idle_timeout: 400ms\n  header_read_timeout: 5s\nupstreams:",
+    );
+    let gateway = Gatehouse::start(&yaml);
+    use std::io::{Read, Write};
+
+    let mut idle = std::net::TcpStream::connect(gateway.public()).unwrap();
+    idle.write_all(b"GET /fast HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .unwrap();
+    let mut buffer = [0u8; 4096];
+    let read = idle.read(&mut buffer).unwrap();
+    assert!(String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200"));
+    let started = Instant::now();
+    assert!(
+        support::closed_after(&mut idle, Duration::from_secs(5)),
+        "the idle connection stayed open"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(2),
+        "closed after {waited:?}"
+    );
+
+    let mut busy = std::net::TcpStream::connect(gateway.public()).unwrap();
+    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let read = busy.read(&mut buffer).unwrap();
+    let reply = String::from_utf8_lossy(&buffer[..read]).into_owned();
+    assert!(
+        reply.starts_with("HTTP/1.1 200") && reply.ends_with("done"),
+        "{reply}"
+    );
+}

@@ -1,7 +1,6 @@
 //! The log phase: once per request, when the response body ends or is dropped, count the
 //! request in the metrics and write the access log line.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,7 +11,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use gatehouse_config::model::AccessLogFormat;
 
-use super::Exchange;
+use super::{ConnectionInfo, Exchange};
 use crate::body::{BoxError, ProxyBody};
 use crate::snapshot::Shared;
 use crate::telemetry::access_log::{self, AccessRecord};
@@ -21,11 +20,12 @@ use crate::telemetry::access_log::{self, AccessRecord};
 pub struct LogEntry {
     pub shared: Arc<Shared>,
     pub exchange: Exchange,
-    pub client: SocketAddr,
+    pub connection: Arc<ConnectionInfo>,
 }
 
 impl LogEntry {
     fn finish(self, bytes_out: u64) {
+        self.connection.activity.request_finished();
         let exchange = &self.exchange;
         let duration = exchange.started.elapsed();
         let snapshot = &exchange.snapshot;
@@ -45,7 +45,7 @@ impl LogEntry {
         let record = AccessRecord {
             time: exchange.time,
             request_id: exchange.request_id.to_str().unwrap_or_default(),
-            client: self.client,
+            client: self.connection.client,
             method: exchange.method.as_str(),
             host: &exchange.host,
             path: exchange.uri.path(),

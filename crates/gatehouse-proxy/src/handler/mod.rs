@@ -21,6 +21,7 @@ use crate::body::ProxyBody;
 use crate::error::{error_response, Fault, ProxyError};
 use crate::headers;
 use crate::listener::guard::GuardState;
+use crate::listener::idle::Activity;
 use crate::route::{self, host, Matched};
 use crate::snapshot::{Shared, Snapshot};
 use log::{LogEntry, LoggedBody};
@@ -32,6 +33,8 @@ pub struct ConnectionInfo {
     pub client: SocketAddr,
     /// The smuggling guard's verdicts for HTTP/1 connections.
     pub guard: Option<Arc<GuardState>>,
+    /// Requests in flight, for the idle timeout.
+    pub activity: Arc<Activity>,
 }
 
 /// State of one request as it moves through the phases, and what the log phase reports.
@@ -66,6 +69,7 @@ pub async fn handle(
     let may_upgrade =
         request.method() == Method::CONNECT || request.headers().contains_key(header::UPGRADE);
     let mut exchange = parse(&shared, &request);
+    connection.activity.request_started();
 
     let response = match run_phases(&connection, request, &mut exchange).await {
         Ok(response) => response,
@@ -79,14 +83,18 @@ pub async fn handle(
         .headers_mut()
         .insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
     exchange.status = response.status().as_u16();
+    let switched = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
     if let (true, Some(guard)) = (may_upgrade, &connection.guard) {
-        guard.upgrade_finished(response.status() == http::StatusCode::SWITCHING_PROTOCOLS);
+        guard.upgrade_finished(switched);
+    }
+    if switched {
+        connection.activity.mark_upgraded();
     }
 
     let entry = LogEntry {
         shared,
         exchange,
-        client: connection.client,
+        connection,
     };
     Ok(response.map(|body| {
         use http_body_util::BodyExt;

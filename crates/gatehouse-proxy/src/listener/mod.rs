@@ -5,6 +5,7 @@
 //! connection stays on one thread for its whole life, upstream pool included.
 
 pub mod guard;
+pub mod idle;
 
 use std::cell::Cell;
 use std::io;
@@ -27,6 +28,7 @@ use crate::handler::{self, ConnectionInfo};
 use crate::snapshot::Shared;
 use crate::telemetry::metrics::ListenerLabels;
 use guard::{GuardState, Guarded};
+use idle::{Activity, IdleTimeout};
 
 thread_local! {
     static WORKER_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
@@ -208,12 +210,15 @@ impl Connection {
     {
         let https = self.tls.is_some();
         let guard = (!http2).then(|| GuardState::new(server.max_header_size, server.max_headers));
+        let activity = Arc::new(Activity::default());
         let info = Arc::new(ConnectionInfo {
             listener: self.name.clone(),
             https,
             client: self.client,
             guard: guard.clone(),
+            activity: activity.clone(),
         });
+        let stream = IdleTimeout::new(stream, activity, server.idle_timeout);
         let shared = self.shared.clone();
         let service =
             service_fn(move |request| handler::handle(shared.clone(), info.clone(), request));
