@@ -6,7 +6,7 @@
 //! five runs over every concrete path of the table.
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use gatehouse_config::model::{HeaderRules, PathMatch, Route, RouteMatch};
@@ -71,7 +71,7 @@ fn synthetic(count: usize) -> (Vec<Route>, Vec<String>) {
     (routes, paths)
 }
 
-fn shared_table(directory: &PathBuf, name: &str) -> (Vec<Route>, Vec<String>) {
+fn shared_table(directory: &Path, name: &str) -> (Vec<Route>, Vec<String>) {
     let text = std::fs::read_to_string(directory.join(name))
         .unwrap_or_else(|err| panic!("reading {name}: {err}"));
     let templates: Vec<&str> = text
