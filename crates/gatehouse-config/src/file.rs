@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use serde::de::{MapAccess, Visitor};
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
@@ -23,6 +23,10 @@ pub struct ConfigFile {
     pub server: Option<Spanned<Server>>,
     pub upstreams: Option<SpannedList<Upstream>>,
     pub routes: Option<SpannedList<Route>>,
+    pub plans: Option<SpannedList<Plan>>,
+    pub consumers: Option<SpannedList<Consumer>>,
+    pub authentication: Option<Spanned<Authentication>>,
+    pub client_ip: Option<Spanned<ClientIp>>,
 }
 
 /// An entry of `listeners`.
@@ -123,6 +127,8 @@ pub struct Route {
     pub request_headers: Option<Spanned<HeaderRules>>,
     pub response_headers: Option<Spanned<HeaderRules>>,
     pub max_body_size: Option<Spanned<String>>,
+    pub auth: Option<Spanned<RouteAuth>>,
+    pub ip: Option<Spanned<IpRules>>,
 }
 
 /// `routes[].match`; `validate` checks that exactly one of the four path keys is present.
@@ -154,6 +160,160 @@ pub struct HeaderRules {
     pub set: Option<Spanned<StringMap>>,
     pub add: Option<Spanned<StringMap>>,
     pub remove: Option<SpannedList<String>>,
+}
+
+/// `routes[].auth`; `validate` reports a missing or empty `methods`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteAuth {
+    pub methods: Option<SpannedList<String>>,
+    pub scopes: Option<SpannedList<String>>,
+    pub claims: Option<Spanned<StringMap>>,
+    pub consumers: Option<Spanned<ConsumerFilter>>,
+    pub keep_credential: Option<Spanned<bool>>,
+    pub token_query: Option<SpannedList<String>>,
+}
+
+/// `routes[].auth.consumers`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerFilter {
+    pub allow_tags: Option<SpannedList<String>>,
+}
+
+/// `routes[].ip`: unparsed networks such as `10.0.0.0/8`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpRules {
+    pub allow: Option<SpannedList<String>>,
+    pub deny: Option<SpannedList<String>>,
+}
+
+/// The `client_ip` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIp {
+    pub trusted_proxies: Option<SpannedList<String>>,
+}
+
+/// An entry of `plans`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub name: Spanned<String>,
+    pub routes: Option<SpannedList<String>>,
+}
+
+/// An entry of `consumers`. Each API key is a `sha256:` hash or an `{ env: NAME }` mapping.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consumer {
+    pub id: Spanned<String>,
+    pub plan: Option<Spanned<String>>,
+    pub api_keys: Option<SpannedList<SecretValue>>,
+    pub tags: Option<SpannedList<String>>,
+}
+
+/// The `authentication` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authentication {
+    pub api_key: Option<Spanned<ApiKey>>,
+    pub jwt: Option<SpannedList<JwtProvider>>,
+    pub introspection: Option<SpannedList<IntrospectionProvider>>,
+}
+
+/// `authentication.api_key`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    pub header: Option<Spanned<String>>,
+    pub bearer: Option<Spanned<bool>>,
+    pub query: Option<Spanned<String>>,
+}
+
+/// An entry of `authentication.jwt`; `validate` checks that exactly one of `jwks_url`, `keys`
+/// and `secrets` is present. Durations are unparsed strings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtProvider {
+    pub name: Spanned<String>,
+    pub issuer: Spanned<String>,
+    pub audiences: Option<SpannedList<String>>,
+    pub jwks_url: Option<Spanned<String>>,
+    pub keys: Option<SpannedList<String>>,
+    pub secrets: Option<SpannedList<SecretValue>>,
+    pub jwks_refresh: Option<Spanned<String>>,
+    pub jwks_min_refetch_interval: Option<Spanned<String>>,
+    pub jwks_timeout: Option<Spanned<String>>,
+    pub algorithms: Option<SpannedList<String>>,
+    pub consumer_claim: Option<Spanned<String>>,
+    pub require_consumer: Option<Spanned<bool>>,
+    pub leeway: Option<Spanned<String>>,
+    pub require_exp: Option<Spanned<bool>>,
+    pub forward_claims: Option<Spanned<StringMap>>,
+}
+
+/// An entry of `authentication.introspection`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectionProvider {
+    pub name: Spanned<String>,
+    pub url: Spanned<String>,
+    pub client_id: Spanned<String>,
+    pub client_secret: Spanned<SecretValue>,
+    pub cache_ttl: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub consumer_claim: Option<Spanned<String>>,
+    pub require_consumer: Option<Spanned<bool>>,
+}
+
+/// A value written in the file as a string, or as `{ env: NAME }` to read it from an
+/// environment variable while loading. `Debug` leaves out the string, which may be a secret.
+pub enum SecretValue {
+    Plain(String),
+    Env(Spanned<String>),
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretValue::Plain(_) => formatter.write_str("Plain(<redacted>)"),
+            SecretValue::Env(name) => formatter.debug_tuple("Env").field(&name.value).finish(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SecretValueVisitor)
+    }
+}
+
+struct SecretValueVisitor;
+
+impl<'de> Visitor<'de> for SecretValueVisitor {
+    type Value = SecretValue;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a string or a mapping with the key `env`")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<SecretValue, E> {
+        Ok(SecretValue::Plain(value.to_string()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretValue, A::Error> {
+        let mut name = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "env" {
+                return Err(de::Error::unknown_field(&key, &["env"]));
+            }
+            name = Some(map.next_value()?);
+        }
+        name.map(SecretValue::Env)
+            .ok_or_else(|| de::Error::missing_field("env"))
+    }
 }
 
 /// A YAML mapping of strings, kept in file order with the position of every key and value.

@@ -6,6 +6,8 @@
 
 pub mod diagnostic;
 pub mod file;
+pub mod identity;
+pub mod keys;
 pub mod model;
 pub mod precedence;
 pub mod redact;

@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
 
+pub use crate::identity::{
+    ApiKeySettings, AuthMethod, Authentication, ClientIp, Consumer, IntrospectionProvider,
+    IpNetwork, IpRules, JwtKeys, JwtProvider, Plan, RouteAuth, Secret,
+};
+
 /// A complete, valid configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -21,6 +26,10 @@ pub struct Config {
     pub server: Server,
     pub upstreams: Vec<Upstream>,
     pub routes: Vec<Route>,
+    pub plans: Vec<Plan>,
+    pub consumers: Vec<Consumer>,
+    pub authentication: Authentication,
+    pub client_ip: ClientIp,
 }
 
 /// Connection and request limits that apply to every listener.
@@ -202,6 +211,10 @@ pub struct Route {
     pub response_headers: HeaderRules,
     /// Overrides `server.max_body_size` for this route.
     pub max_body_size: Option<u64>,
+    /// Who may call the route; `None` lets every request through.
+    pub auth: Option<RouteAuth>,
+    /// Client address rules; `None` allows every address.
+    pub ip: Option<IpRules>,
 }
 
 /// What a request must look like to match a route. Empty lists match anything.

@@ -131,6 +131,8 @@ mod tests {
             request_headers: HeaderRules::default(),
             response_headers: HeaderRules::default(),
             max_body_size: None,
+            auth: None,
+            ip: None,
         }
     }
 

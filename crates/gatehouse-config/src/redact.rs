@@ -1,8 +1,12 @@
 //! The validated model as JSON for `GET /admin/config`, with secrets replaced.
 //!
-//! Secrets are credentials in target URLs and the values of credential headers such as
-//! `authorization` in route matches and header rules. A new secret field gets its own
-//! `redact_*` helper here. Durations are strings such as "5s"; sizes are numbers of bytes.
+//! Secrets are credentials in target URLs, the values of credential headers such as
+//! `authorization` in route matches and header rules, introspection client secrets and HMAC
+//! secrets. API key digests are cut to a short prefix. A new secret field gets its own
+//! `redact_*` helper here or in `identity`. Durations are strings such as "5s"; sizes are
+//! numbers of bytes.
+
+mod identity;
 
 use http::{HeaderName, HeaderValue};
 use serde_json::{json, Value};
@@ -36,7 +40,11 @@ pub fn redacted_json(config: &Config) -> Value {
         "access_log": { "format": access_log_name(config.access_log) },
         "server": server_json(&config.server),
         "upstreams": config.upstreams.iter().map(upstream_json).collect::<Vec<_>>(),
-        "routes": config.routes.iter().map(|route| route_json(route, &config.upstreams)).collect::<Vec<_>>(),
+        "routes": config.routes.iter().map(|route| route_json(route, config)).collect::<Vec<_>>(),
+        "plans": config.plans.iter().map(|plan| identity::plan_json(plan, &config.routes)).collect::<Vec<_>>(),
+        "consumers": config.consumers.iter().map(|consumer| identity::consumer_json(consumer, &config.plans)).collect::<Vec<_>>(),
+        "authentication": identity::authentication_json(&config.authentication),
+        "client_ip": identity::client_ip_json(&config.client_ip),
     })
 }
 
@@ -142,7 +150,7 @@ fn redact_url_credentials(url: &str) -> String {
     }
 }
 
-fn route_json(route: &Route, upstreams: &[Upstream]) -> Value {
+fn route_json(route: &Route, config: &Config) -> Value {
     let matcher = &route.matcher;
     let (path_key, path_value) = match &matcher.path {
         PathMatch::Exact(path) => ("path", path),
@@ -169,11 +177,13 @@ fn route_json(route: &Route, upstreams: &[Upstream]) -> Value {
             "headers": headers,
             "query": matcher.query.iter().map(|(name, value)| json!({ "name": name, "value": value })).collect::<Vec<_>>(),
         },
-        "upstream": upstreams.get(route.upstream).map(|upstream| upstream.name.as_str()),
+        "upstream": config.upstreams.get(route.upstream).map(|upstream| upstream.name.as_str()),
         "rewrite": rewrite,
         "request_headers": header_rules_json(&route.request_headers),
         "response_headers": header_rules_json(&route.response_headers),
         "max_body_size": route.max_body_size,
+        "auth": route.auth.as_ref().map(|auth| identity::route_auth_json(auth, &config.authentication)),
+        "ip": route.ip.as_ref().map(identity::ip_rules_json),
     })
 }
 

@@ -5,6 +5,7 @@
 //! configuration with any problem yields `Diagnostics` and no model.
 
 mod fields;
+mod identity;
 mod overlap;
 mod parse;
 mod paths;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::file::ConfigFile;
 use crate::model::Config;
+use identity::{names_in, ProviderNames};
 use report::Report;
 
 /// Base directory for relative file paths in the configuration (TLS certificates, keys, CA files).
@@ -93,7 +95,14 @@ fn build(source: &str, file: &ConfigFile, base: &FileBase, report: &mut Report) 
     let access_log = server::access_log(file.access_log.as_ref(), report);
     let server = server::server(file.server.as_ref(), report);
     let upstreams = upstreams::upstreams(file.upstreams.as_ref(), base, report);
-    let routes = routes::routes(file.routes.as_ref(), &upstreams, report);
+    let authentication = identity::authentication(file.authentication.as_ref(), base, report);
+    let providers = ProviderNames::of(file.authentication.as_ref());
+    let routes = routes::routes(file.routes.as_ref(), &upstreams, &providers, report);
+    let route_names = names_in(file.routes.as_ref(), |route| &route.name);
+    let plans = identity::plans(file.plans.as_ref(), &route_names, report);
+    let plan_names = names_in(file.plans.as_ref(), |plan| &plan.name);
+    let consumers = identity::consumers(file.consumers.as_ref(), &plan_names, report);
+    let client_ip = identity::client_ip(file.client_ip.as_ref(), report);
     Config {
         source: source.to_string(),
         listeners: listeners
@@ -105,5 +114,9 @@ fn build(source: &str, file: &ConfigFile, base: &FileBase, report: &mut Report) 
         server,
         upstreams,
         routes,
+        plans,
+        consumers,
+        authentication,
+        client_ip,
     }
 }

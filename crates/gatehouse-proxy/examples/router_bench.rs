@@ -27,6 +27,8 @@ fn route(name: String, path: PathMatch) -> Route {
         request_headers: HeaderRules::default(),
         response_headers: HeaderRules::default(),
         max_body_size: None,
+        auth: None,
+        ip: None,
     }
 }
 

@@ -30,6 +30,17 @@ pub enum ProxyError {
     UpstreamProtocol { upstream: String, reason: String },
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    #[error("{}", if *invalid_token { "the credential is invalid" } else { "authentication is required" })]
+    Unauthorized { invalid_token: bool },
+    #[error("the credential lacks the required scope or claims")]
+    InsufficientScope { scope: String },
+    #[error("{message}")]
+    Forbidden {
+        code: &'static str,
+        message: &'static str,
+    },
+    #[error("the authentication service of provider {provider:?} is unavailable")]
+    AuthUnavailable { provider: String },
 }
 
 /// Who is at fault, which sets the log level of the diagnostic line.
@@ -52,7 +63,13 @@ impl ProxyError {
                 StatusCode::BAD_GATEWAY
             }
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            ProxyError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::ShuttingDown | ProxyError::AuthUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ProxyError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ProxyError::InsufficientScope { .. } | ProxyError::Forbidden { .. } => {
+                StatusCode::FORBIDDEN
+            }
         }
     }
 
@@ -68,6 +85,15 @@ impl ProxyError {
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::UpstreamProtocol { .. } => "upstream_protocol_error",
             ProxyError::ShuttingDown => "shutting_down",
+            ProxyError::Unauthorized {
+                invalid_token: true,
+            } => "invalid_token",
+            ProxyError::Unauthorized {
+                invalid_token: false,
+            } => "unauthorized",
+            ProxyError::InsufficientScope { .. } => "insufficient_scope",
+            ProxyError::Forbidden { code, .. } => code,
+            ProxyError::AuthUnavailable { .. } => "authentication_unavailable",
         }
     }
 
@@ -75,7 +101,8 @@ impl ProxyError {
         match self {
             ProxyError::UpstreamUnavailable { .. }
             | ProxyError::UpstreamTimeout { .. }
-            | ProxyError::UpstreamProtocol { .. } => Fault::Upstream,
+            | ProxyError::UpstreamProtocol { .. }
+            | ProxyError::AuthUnavailable { .. } => Fault::Upstream,
             ProxyError::ShuttingDown => Fault::Gateway,
             _ => Fault::Client,
         }
@@ -135,8 +162,32 @@ pub fn error_response(err: &ProxyError, request_id: &str, head_only: bool) -> Re
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CONTENT_LENGTH, length);
+    if let Some(challenge) = challenge(err) {
+        headers.insert(header::WWW_AUTHENTICATE, challenge);
+    }
     if err.closes_connection() {
         headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// The `WWW-Authenticate` challenge of a 401 or scope failure (RFC 6750 section 3). It names
+/// the error code only, never why a token failed.
+fn challenge(err: &ProxyError) -> Option<HeaderValue> {
+    let text = match err {
+        ProxyError::Unauthorized {
+            invalid_token: false,
+        } => "Bearer realm=\"gatehouse\"".to_string(),
+        ProxyError::Unauthorized {
+            invalid_token: true,
+        } => "Bearer realm=\"gatehouse\", error=\"invalid_token\"".to_string(),
+        ProxyError::InsufficientScope { scope } if !scope.is_empty() => {
+            format!("Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"{scope}\"")
+        }
+        ProxyError::InsufficientScope { .. } => {
+            "Bearer realm=\"gatehouse\", error=\"insufficient_scope\"".to_string()
+        }
+        _ => return None,
+    };
+    HeaderValue::from_str(&text).ok()
 }

@@ -62,7 +62,7 @@ impl Gateway {
         let metrics = Metrics::new();
         let listeners_model = config.listeners.clone();
         let admin_model = config.admin.address;
-        let snapshot = Snapshot::build(config, 1, &metrics, workers)?;
+        let snapshot = Snapshot::build(config, 1, &metrics, workers, None)?;
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,

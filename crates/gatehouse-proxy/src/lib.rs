@@ -14,6 +14,7 @@ pub mod handler;
 pub mod headers;
 pub mod listener;
 pub mod phase;
+pub mod policy;
 pub mod reload;
 pub mod route;
 pub mod snapshot;

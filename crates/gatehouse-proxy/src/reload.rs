@@ -75,6 +75,7 @@ impl Reloader {
             generation,
             &self.shared.metrics,
             self.shared.workers,
+            Some(&current),
         )?;
         self.shared.snapshot.store(Arc::new(snapshot));
         Ok(generation)

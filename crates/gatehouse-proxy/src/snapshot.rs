@@ -9,6 +9,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use gatehouse_config::model::{Config, Route};
 
+use crate::policy::auth::jwt::ProviderError;
+use crate::policy::auth::AuthRuntime;
 use crate::route::{Router, RouterError};
 use crate::telemetry::metrics::{Metrics, RouteMetrics, UpstreamMetrics};
 use crate::upstream::{UpstreamBuildError, UpstreamRuntime};
@@ -32,6 +34,7 @@ pub struct Snapshot {
     pub upstream_metrics: Vec<UpstreamMetrics>,
     /// Metric handles for requests that matched no route.
     pub unrouted: RouteMetrics,
+    pub auth: AuthRuntime,
 }
 
 /// Why a valid configuration could not be turned into a snapshot.
@@ -41,17 +44,22 @@ pub enum BuildError {
     Router(#[from] RouterError),
     #[error(transparent)]
     Upstream(#[from] UpstreamBuildError),
+    #[error(transparent)]
+    Auth(#[from] ProviderError),
 }
 
 impl Snapshot {
-    /// Builds the runtime objects of `config`. `workers` sizes the per-worker pools.
+    /// Builds the runtime objects of `config`. `workers` sizes the per-worker pools;
+    /// `previous` lends authentication providers whose settings did not change.
     pub fn build(
         config: Config,
         generation: u64,
         metrics: &Metrics,
         workers: usize,
+        previous: Option<&Snapshot>,
     ) -> Result<Snapshot, BuildError> {
         let router = Router::build(&config.routes)?;
+        let auth = AuthRuntime::build(&config, previous.map(|snapshot| &snapshot.auth), metrics)?;
         let upstreams = config
             .upstreams
             .iter()
@@ -80,6 +88,7 @@ impl Snapshot {
             routes,
             upstreams,
             unrouted: metrics.route(""),
+            auth,
         })
     }
 }

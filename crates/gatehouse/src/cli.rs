@@ -40,6 +40,8 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
+    /// Read an API key on standard input and print the `sha256:` form that `consumers[].api_keys` takes.
+    HashKey,
     /// Start the gateway on a built-in configuration with a sample market-data upstream.
     Demo {
         /// Port of the demo gateway listener on 127.0.0.1.
@@ -59,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config, workers } => serve_file(&config, workers),
         Command::Validate { files } => Ok(validate(&files)),
         Command::Routes { file } => routes(&file),
+        Command::HashKey => hash_key(),
         Command::Demo {
             port,
             admin_port,
@@ -145,7 +148,7 @@ fn check(file: &Path) -> Result<Config, String> {
     let config =
         gatehouse_config::load_file(file).map_err(|diagnostics| diagnostics.to_string())?;
     let metrics = Metrics::new();
-    Snapshot::build(config.clone(), 1, &metrics, 1)
+    Snapshot::build(config.clone(), 1, &metrics, 1, None)
         .map_err(|err| format!("{}: {err}", file.display()))?;
     Ok(config)
 }
@@ -153,5 +156,25 @@ fn check(file: &Path) -> Result<Config, String> {
 fn routes(file: &Path) -> anyhow::Result<ExitCode> {
     let config = load(file)?;
     print!("{}", table::render_text(&table::rows(&config)));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the digest of the key on standard input; one trailing line break is not part of
+/// the key, so `echo KEY | gatehouse hash-key` works.
+fn hash_key() -> anyhow::Result<ExitCode> {
+    let mut input = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+        .context("reading standard input failed")?;
+    let key = input
+        .strip_suffix('\n')
+        .map(|key| key.strip_suffix('\r').unwrap_or(key))
+        .unwrap_or(&input);
+    if key.is_empty() {
+        anyhow::bail!("no key on standard input; try: echo -n 'my-key' | gatehouse hash-key");
+    }
+    println!(
+        "{}",
+        gatehouse_config::keys::format_key_hash(&gatehouse_config::keys::hash_api_key(key))
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -42,11 +42,14 @@ fn print_intro(gateway: &gatehouse_proxy::Gateway, upstream: std::net::SocketAdd
         .unwrap_or_default();
     eprintln!(
         "\nGatehouse demo is running. The sample market-data API listens on {upstream}.\n\
+         Two consumers have API keys: free-user (plan free) and pro-user (plan pro).\n\
          Try:\n  \
-         curl -i http://{address}/v1/prices/AAPL       # proxied to the sample API\n  \
-         curl -i http://{address}/v1/prices            # list of symbols\n  \
-         curl -i http://{address}/status               # rewritten to /v1/market/status\n  \
-         curl -i http://{address}/nope                 # no route: JSON 404 from the gateway\n  \
+         curl -i http://{address}/v1/prices                                      # public: list of symbols\n  \
+         curl -i http://{address}/v1/prices/AAPL                                 # 401: an API key is required\n  \
+         curl -i -H 'x-api-key: free-demo-key' http://{address}/v1/prices/AAPL   # 200 for free-user\n  \
+         curl -i -H 'x-api-key: free-demo-key' http://{address}/status           # 403: not in the free plan\n  \
+         curl -i -H 'x-api-key: pro-demo-key' http://{address}/status            # 200, rewritten to /v1/market/status\n  \
+         curl -i http://{address}/nope                                           # no route: JSON 404 from the gateway\n  \
          curl -s http://{admin}/admin/routes           # the compiled route table\n  \
          curl -s http://{admin}/metrics                # Prometheus metrics\n\
          Each request prints one JSON access log line on stdout. Press Ctrl-C to stop.\n"

@@ -8,7 +8,7 @@ use http::{HeaderName, HeaderValue};
 use serde_saphyr::Spanned;
 
 use super::report::{line_of, Problem, Report};
-use super::suggest::did_you_mean_or_list;
+use super::suggest::{closest, did_you_mean_or_list, quoted_list};
 use super::FileBase;
 use crate::units::{parse_duration, parse_size};
 
@@ -40,23 +40,58 @@ pub(super) fn check_unique_names<'a>(
     kind: &str,
     names: impl IntoIterator<Item = (&'a Spanned<String>, String)>,
 ) {
+    let help = format!("give each {kind} a unique name");
+    check_unique(report, &format!("{kind} name"), &help, names);
+}
+
+/// Reports every value that repeats an earlier one, pointing at the repeat. `subject` names
+/// the value in the message, as in "duplicate consumer id".
+pub(super) fn check_unique<'a>(
+    report: &mut Report,
+    subject: &str,
+    help: &str,
+    values: impl IntoIterator<Item = (&'a Spanned<String>, String)>,
+) {
     let mut first_lines: HashMap<&str, u64> = HashMap::new();
-    for (name, path) in names {
-        match first_lines.get(name.value.as_str()) {
+    for (value, path) in values {
+        match first_lines.get(value.value.as_str()) {
             Some(first_line) => report.error(
-                name,
+                value,
                 &path,
                 format!(
-                    "duplicate {kind} name {:?}; the first is at line {first_line}",
-                    name.value
+                    "duplicate {subject} {:?}; the first is at line {first_line}",
+                    value.value
                 ),
-                format!("give each {kind} a unique name"),
+                help,
             ),
             None => {
-                first_lines.insert(&name.value, line_of(name));
+                first_lines.insert(&value.value, line_of(value));
             }
         }
     }
+}
+
+/// Returns the index of the name that `value` refers to, or reports it as undefined with a
+/// close name or the defined names. `user` is the kind that refers and `kind` the kind
+/// referred to, as in "route uses undefined upstream"; `section` is where `kind` is defined.
+pub(super) fn reference_index(
+    report: &mut Report,
+    value: &Spanned<String>,
+    path: &str,
+    names: &[&str],
+    (user, kind, section): (&str, &str, &str),
+) -> Option<usize> {
+    if let Some(index) = names.iter().position(|name| *name == value.value) {
+        return Some(index);
+    }
+    let help = match closest(&value.value, names.iter().copied()) {
+        Some(name) => format!("did you mean `{name}`?"),
+        None if names.is_empty() => format!("define it under `{section}`"),
+        None => format!("define it under `{section}`, or use {}", quoted_list(names)),
+    };
+    let message = format!("{user} uses undefined {kind} {:?}", value.value);
+    report.error(value, path, message, help);
+    None
 }
 
 /// Parses an optional duration that must be greater than zero.
@@ -80,6 +115,22 @@ pub(super) fn positive_duration(
             );
             None
         }
+        Ok(duration) => Some(duration),
+        Err(error) => {
+            report.error(value, path, error.problem(), error.help());
+            None
+        }
+    }
+}
+
+/// Parses an optional duration; zero is allowed.
+pub(super) fn duration(
+    report: &mut Report,
+    value: Option<&Spanned<String>>,
+    path: &str,
+) -> Option<Duration> {
+    let value = value?;
+    match parse_duration(&value.value) {
         Ok(duration) => Some(duration),
         Err(error) => {
             report.error(value, path, error.problem(), error.help());

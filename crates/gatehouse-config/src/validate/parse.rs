@@ -313,6 +313,11 @@ fn missing_key(field: &str) -> Problem {
             "add `match:` with one of `path`, `path_prefix`, `path_template` or `path_regex`"
         }
         "upstream" => "add `upstream:` with the name of one of the `upstreams`",
+        "id" => "add `id:` with a name that is unique among the consumers",
+        "issuer" => "add `issuer:` with the `iss` value that the provider puts in its tokens",
+        "client_id" => "add `client_id:` with the client id that the introspection endpoint knows the gateway by",
+        "client_secret" => "add `client_secret:` with the secret, or `{ env: NAME }` to read it from an environment variable",
+        "env" => "write `{ env: NAME }` with the name of an environment variable",
         _ => "add the key",
     };
     Problem::new(format!("missing required key `{field}`"), help)
@@ -326,6 +331,8 @@ enum Expected {
     Text,
     WholeNumber,
     Boolean,
+    /// A string or `{ env: NAME }`, as `file::SecretValue` takes.
+    TextOrEnv,
 }
 
 fn expected_kind(error: &YamlError) -> Option<Expected> {
@@ -342,7 +349,9 @@ fn expected_kind(error: &YamlError) -> Option<Expected> {
 
 fn classify_expected(text: &str) -> Option<Expected> {
     let text = text.to_lowercase();
-    if text.contains("sequence") {
+    if text.contains("string or a mapping with the key `env`") {
+        Some(Expected::TextOrEnv)
+    } else if text.contains("sequence") {
         Some(Expected::List)
     } else if text.contains("mapping") || text.contains("struct") || text.contains("map") {
         Some(Expected::Mapping)
@@ -384,6 +393,10 @@ fn wrong_type(expected: Expected, found: Option<Found>, at_root: bool) -> Proble
             "write a whole number without quotes or units, such as 100",
         ),
         Expected::Boolean => ("true or false", "write true or false"),
+        Expected::TextOrEnv => (
+            "a string or `{ env: NAME }`",
+            "quote the value, or write `{ env: NAME }` to read it from an environment variable",
+        ),
     };
     let message = match found {
         Some(found) => format!("expected {wanted}, found {}", found.describe()),

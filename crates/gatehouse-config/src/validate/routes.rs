@@ -4,7 +4,10 @@
 use http::{HeaderName, HeaderValue, Method};
 use serde_saphyr::{Location, Spanned};
 
-use super::fields::{check_name, check_unique_names, header_name, header_value, size};
+use super::fields::{
+    check_name, check_unique_names, header_name, header_value, reference_index, size,
+};
+use super::identity::{self, ProviderNames};
 use super::overlap;
 use super::paths::{self, is_segment_prefix};
 use super::report::{line_of, Problem, Report};
@@ -14,7 +17,7 @@ use crate::model::{HeaderRules, HostPattern, PathMatch, Rewrite, Route, RouteMat
 
 /// Headers that the gateway writes itself to frame messages and manage connections, so
 /// header rules cannot set or add them.
-const MANAGED_HEADERS: [&str; 8] = [
+pub(super) const MANAGED_HEADERS: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -45,10 +48,11 @@ struct PathFacts {
 }
 
 /// Checks every route and the conflicts between them. Routes with an invalid path match or
-/// an undefined upstream are left out of the result.
+/// an undefined upstream are left out of the result. `providers` resolves `auth.methods`.
 pub(super) fn routes(
     section: Option<&SpannedList<file::Route>>,
     upstreams: &[Upstream],
+    providers: &ProviderNames,
     report: &mut Report,
 ) -> Vec<Route> {
     let Some(items) = section.map(|list| &list.value) else {
@@ -60,7 +64,10 @@ pub(super) fn routes(
     let checked: Vec<CheckedRoute> = items
         .iter()
         .enumerate()
-        .filter_map(|(index, item)| route(item, &format!("routes[{index}]"), upstreams, report))
+        .filter_map(|(index, item)| {
+            let path = format!("routes[{index}]");
+            route(item, &path, upstreams, providers, report)
+        })
         .collect();
     overlap::check(&checked, report);
     checked.into_iter().map(|checked| checked.route).collect()
@@ -70,6 +77,7 @@ fn route(
     item: &Spanned<file::Route>,
     path: &str,
     upstreams: &[Upstream],
+    providers: &ProviderNames,
     report: &mut Report,
 ) -> Option<CheckedRoute> {
     let file = &item.value;
@@ -100,6 +108,14 @@ fn route(
         file.max_body_size.as_ref(),
         &key_path("max_body_size"),
     );
+    let auth = file
+        .auth
+        .as_ref()
+        .map(|auth| identity::route_auth(auth, &key_path("auth"), providers, report));
+    let ip = file
+        .ip
+        .as_ref()
+        .map(|ip| identity::ip_rules(ip, &key_path("ip"), report));
 
     let (path_match, facts, path_value) = matched?;
     Some(CheckedRoute {
@@ -111,6 +127,8 @@ fn route(
             request_headers,
             response_headers,
             max_body_size,
+            auth,
+            ip,
         },
         line: line_of(item),
         path_at: path_value.referenced,
@@ -124,27 +142,12 @@ fn upstream_index(
     upstreams: &[Upstream],
     report: &mut Report,
 ) -> Option<usize> {
-    if let Some(index) = upstreams
-        .iter()
-        .position(|upstream| upstream.name == value.value)
-    {
-        return Some(index);
-    }
     let names: Vec<&str> = upstreams
         .iter()
         .map(|upstream| upstream.name.as_str())
         .collect();
-    let help = match closest(&value.value, names.iter().copied()) {
-        Some(name) => format!("did you mean `{name}`?"),
-        None if names.is_empty() => "define it under `upstreams`".to_string(),
-        None => format!(
-            "define it under `upstreams`, or use {}",
-            quoted_list(&names)
-        ),
-    };
-    let message = format!("route uses undefined upstream {:?}", value.value);
-    report.error(value, path, message, help);
-    None
+    let reference = ("route", "upstream", "upstreams");
+    reference_index(report, value, path, &names, reference)
 }
 
 /// Checks that exactly one of the four path keys is present and parses it.

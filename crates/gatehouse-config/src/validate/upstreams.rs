@@ -215,7 +215,9 @@ fn check_url_tail(tail: &str) -> Result<(), (String, &'static str)> {
     Ok(())
 }
 
-fn split_host_port(authority: &str) -> Result<(String, Option<u16>), (String, &'static str)> {
+pub(super) fn split_host_port(
+    authority: &str,
+) -> Result<(String, Option<u16>), (String, &'static str)> {
     let host_help = "write a host name or IP address after `://`";
     let bracketed = authority.starts_with('[');
     let (host, port) = if let Some(after_bracket) = authority.strip_prefix('[') {

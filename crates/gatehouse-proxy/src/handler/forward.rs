@@ -18,6 +18,7 @@ use super::{ConnectionInfo, Exchange};
 use crate::body::{BodyLimitExceeded, ExpectGate, GateSwitch, LimitedBody, ProxyBody};
 use crate::error::ProxyError;
 use crate::headers;
+use crate::policy::auth;
 use crate::route::Matched;
 use crate::snapshot::RouteRuntime;
 use crate::upstream::balance::BalanceInput;
@@ -122,10 +123,12 @@ fn transform_request(
 ) -> Result<Request<ProxyBody>, ProxyError> {
     let (mut parts, body) = request.into_parts();
     let upstream_path = rewrite_path(route.model.rewrite.as_ref(), path, &matched.captures);
-    let path_and_query = match parts.uri.query() {
-        Some(query) => format!("{upstream_path}?{query}"),
-        None => upstream_path,
-    };
+    let config = &exchange.snapshot.config;
+    let path_and_query =
+        match auth::forward::forwarded_query(parts.uri.query(), &route.model, config) {
+            Some(query) => format!("{upstream_path}?{query}"),
+            None => upstream_path,
+        };
     let path_and_query = PathAndQuery::try_from(path_and_query).map_err(|_| {
         ProxyError::InvalidTarget("the rewritten path is not a valid request target")
     })?;
@@ -158,6 +161,14 @@ fn transform_request(
         _ => target_host,
     };
     request_headers.insert(header::HOST, upstream_host);
+    let identity = exchange.identity.as_ref();
+    auth::forward::apply_identity_headers(
+        request_headers,
+        &exchange.snapshot.auth,
+        config,
+        &route.model,
+        identity,
+    );
     headers::apply_rules(request_headers, &route.model.request_headers);
     parts.version = Version::HTTP_11;
 

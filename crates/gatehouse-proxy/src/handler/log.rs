@@ -53,6 +53,8 @@ impl LogEntry {
             route: route.map(|route| route.model.name.as_str()),
             upstream: upstream.map(|upstream| upstream.name.as_str()),
             target,
+            consumer: consumer_id(exchange),
+            auth: exchange.identity.as_ref().map(|identity| identity.method),
             status: exchange.status,
             bytes_in: exchange.bytes_in.load(Ordering::Relaxed),
             bytes_out,
@@ -113,4 +115,9 @@ impl Body for LoggedBody {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+fn consumer_id(exchange: &Exchange) -> Option<&str> {
+    let consumer = exchange.identity.as_ref()?.consumer?;
+    Some(exchange.snapshot.config.consumers[consumer].id.as_str())
 }

@@ -5,6 +5,7 @@
 //! request with a `ProxyError`, which `error::error_response` turns into the JSON answer. The
 //! log phase runs when the response body ends, whatever happened before.
 
+mod admit;
 mod forward;
 mod log;
 
@@ -22,6 +23,7 @@ use crate::error::{error_response, Fault, ProxyError};
 use crate::headers;
 use crate::listener::guard::GuardState;
 use crate::listener::idle::Activity;
+use crate::policy::auth::Identity;
 use crate::route::{self, host, Matched};
 use crate::snapshot::{Shared, Snapshot};
 use log::{LogEntry, LoggedBody};
@@ -58,6 +60,8 @@ pub struct Exchange {
     /// The gateway's error code when the gateway answered itself.
     pub error: Option<&'static str>,
     pub bytes_in: Arc<AtomicU64>,
+    /// Who the admit phase found the client to be, on routes with `auth`.
+    pub identity: Option<Identity>,
 }
 
 /// Runs all phases for one request. Never fails: errors become JSON error responses.
@@ -71,7 +75,7 @@ pub async fn handle(
     let mut exchange = parse(&shared, &request);
     connection.activity.request_started();
 
-    let response = match run_phases(&connection, request, &mut exchange).await {
+    let response = match run_phases(&shared, &connection, request, &mut exchange).await {
         Ok(response) => response,
         Err(err) => {
             exchange.error = Some(err.code());
@@ -124,17 +128,19 @@ fn parse(shared: &Shared, request: &Request<Incoming>) -> Exchange {
         upstream_duration: None,
         error: None,
         bytes_in: Arc::new(AtomicU64::new(0)),
+        identity: None,
     }
 }
 
 async fn run_phases(
+    shared: &Shared,
     connection: &ConnectionInfo,
     request: Request<Incoming>,
     exchange: &mut Exchange,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     check_message(connection, &request)?;
     let (matched, path) = route_request(&request, exchange)?;
-    admit(&request, exchange, &matched)?;
+    admit::admit(shared, connection, &request, exchange, &matched).await?;
     forward::forward(connection, request, exchange, matched, path).await
 }
 
@@ -201,24 +207,6 @@ fn route_request(
     Ok((matched, path))
 }
 
-/// The admit phase. Policies plug in here; the request body size limit is checked first.
-fn admit(
-    request: &Request<Incoming>,
-    exchange: &Exchange,
-    matched: &Matched,
-) -> Result<(), ProxyError> {
-    let limit = exchange.snapshot.routes[matched.route].max_body_size;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > limit => Err(ProxyError::BodyTooLarge { limit }),
-        _ => Ok(()),
-    }
-}
-
 fn reject(err: &ProxyError, exchange: &Exchange) -> Response<ProxyBody> {
     let request_id = exchange.request_id.to_str().unwrap_or_default();
     match err.fault() {
@@ -270,7 +258,7 @@ fn query_has(query: Option<&str>, name: &str, value: &str) -> bool {
     })
 }
 
-fn decode_query_component(raw: &str) -> String {
+pub(crate) fn decode_query_component(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -22,6 +22,8 @@ fn route(name: &str, path: PathMatch) -> Route {
         request_headers: HeaderRules::default(),
         response_headers: HeaderRules::default(),
         max_body_size: None,
+        auth: None,
+        ip: None,
     }
 }
 

@@ -25,6 +25,10 @@ pub struct AccessRecord<'a> {
     pub route: Option<&'a str>,
     pub upstream: Option<&'a str>,
     pub target: Option<&'a str>,
+    /// The consumer id, when authentication found one.
+    pub consumer: Option<&'a str>,
+    /// The authentication method that accepted the request (`api_key`, `jwt`, `introspection`).
+    pub auth: Option<&'static str>,
     pub status: u16,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -63,6 +67,8 @@ fn json_line(record: &AccessRecord<'_>) -> String {
         "route": record.route,
         "upstream": record.upstream,
         "target": record.target,
+        "consumer": record.consumer,
+        "auth": record.auth,
         "status": record.status,
         "bytes_in": record.bytes_in,
         "bytes_out": record.bytes_out,
@@ -78,7 +84,7 @@ fn json_line(record: &AccessRecord<'_>) -> String {
 fn text_line(record: &AccessRecord<'_>) -> String {
     let dash = |value: Option<&str>| value.unwrap_or("-").to_string();
     format!(
-        "{} {} {} \"{} {} {}\" {} {} {} route={} target={} duration_ms={} upstream_ms={}\n",
+        "{} {} {} \"{} {} {}\" {} {} {} route={} target={} consumer={} duration_ms={} upstream_ms={}\n",
         rfc3339_millis(record.time),
         record.client.ip(),
         record.request_id,
@@ -90,6 +96,7 @@ fn text_line(record: &AccessRecord<'_>) -> String {
         record.bytes_out,
         dash(record.route),
         dash(record.target),
+        dash(record.consumer),
         millis(record.duration),
         record
             .upstream_duration

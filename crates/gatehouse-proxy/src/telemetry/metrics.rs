@@ -42,6 +42,19 @@ pub struct ListenerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderResultLabels {
+    pub provider: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthLabels {
+    pub route: String,
+    pub method: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: String,
 }
@@ -64,6 +77,8 @@ pub struct Metrics {
     pub target_healthy: Family<TargetLabels, Gauge>,
     pub reloads: Family<ResultLabels, Counter>,
     pub config_generation: Gauge,
+    pub jwks_fetches: Family<ProviderResultLabels, Counter>,
+    pub auth: Family<AuthLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -85,6 +100,8 @@ impl Metrics {
         let target_healthy = Family::<TargetLabels, Gauge>::default();
         let reloads = Family::<ResultLabels, Counter>::default();
         let config_generation = Gauge::<i64>::default();
+        let jwks_fetches = Family::<ProviderResultLabels, Counter>::default();
+        let auth = Family::<AuthLabels, Counter>::default();
         registry.register(
             "requests",
             "Requests by route, method and status class",
@@ -125,7 +142,19 @@ impl Metrics {
             "Generation of the configuration in use",
             config_generation.clone(),
         );
+        registry.register(
+            "jwks_fetches",
+            "JWKS fetches by provider and result",
+            jwks_fetches.clone(),
+        );
+        registry.register(
+            "auth",
+            "Authentication outcomes by route, method and result (success or the failure code)",
+            auth.clone(),
+        );
         Metrics {
+            jwks_fetches,
+            auth,
             registry,
             requests,
             request_duration,

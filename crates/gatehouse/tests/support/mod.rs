@@ -44,11 +44,17 @@ impl Gatehouse {
     }
 
     pub fn start_in(dir: tempfile::TempDir, yaml: &str) -> Gatehouse {
+        Self::start_with_env(dir, yaml, &[])
+    }
+
+    /// Starts the gateway with extra environment variables (for `{ env: NAME }` secrets).
+    pub fn start_with_env(dir: tempfile::TempDir, yaml: &str, env: &[(&str, &str)]) -> Gatehouse {
         let config_path = dir.path().join("gatehouse.yaml");
         std::fs::write(&config_path, yaml).expect("write configuration");
         let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .args(["run", "--workers", "2", "--config"])
             .arg(&config_path)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
