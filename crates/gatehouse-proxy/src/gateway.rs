@@ -26,13 +26,13 @@ pub struct GatewayOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {address} (listener {listener:?}): {source}")]
+    #[error("cannot listen on {address} (listener {listener:?})")]
     Bind {
         listener: String,
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot listen on the admin address {address}: {source}")]
+    #[error("cannot listen on the admin address {address}")]
     Admin {
         address: SocketAddr,
         source: std::io::Error,
