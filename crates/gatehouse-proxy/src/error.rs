@@ -1,4 +1,4 @@
-//! Errors the gateway itself answers with, and their mapping to HTTP.
+//! Errors the gateway responds with itself, and their mapping to HTTP.
 //!
 //! Every phase returns a `ProxyError`; `ProxyError::status`, `code` and `error_response` are the
 //! one place that decides the status, the JSON body and whether the error is the client's,
@@ -9,7 +9,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::body::{self, ProxyBody};
 
-/// A reason the gateway answers a request itself instead of forwarding the upstream's answer.
+/// A reason the gateway responds to a request itself instead of forwarding the upstream's response.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
     #[error("invalid request target: {0}")]
@@ -43,7 +43,7 @@ pub enum ProxyError {
     AuthUnavailable { provider: String },
 }
 
-/// Who is at fault, which sets the log level of the diagnostic line.
+/// The party at fault, which sets the log level of the diagnostic line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     Client,
@@ -171,8 +171,8 @@ pub fn error_response(err: &ProxyError, request_id: &str, head_only: bool) -> Re
     response
 }
 
-/// The `WWW-Authenticate` challenge of a 401 or scope failure (RFC 6750 section 3). It names
-/// the error code only, never why a token failed.
+/// Builds the `WWW-Authenticate` challenge of a 401 or scope failure (RFC 6750 section 3).
+/// It names the error code only, never the reason a token failed.
 fn challenge(err: &ProxyError) -> Option<HeaderValue> {
     let text = match err {
         ProxyError::Unauthorized {

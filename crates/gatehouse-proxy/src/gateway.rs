@@ -15,7 +15,7 @@ use crate::reload::Reloader;
 use crate::snapshot::{BuildError, Shared, Snapshot};
 use crate::telemetry::metrics::Metrics;
 
-/// How to run the gateway beyond what the configuration says.
+/// Run options that the configuration file does not set.
 #[derive(Debug, Clone)]
 pub struct GatewayOptions {
     /// Worker threads, each with its own runtime and sockets.

@@ -1,7 +1,7 @@
 //! The runtime layer of the configuration: one immutable snapshot per (re)load.
 //!
-//! A snapshot holds the compiled router, the upstreams with their pools and the metric
-//! handles. It is published behind an `ArcSwap`; a request loads it once in the route phase
+//! A snapshot contains the compiled router, the upstreams with their pools and the metric
+//! handles. It is published behind an `ArcSwap`; a request loads it once in the parse phase
 //! and keeps it to the end, so a reload never changes a request midway.
 
 use std::sync::Arc;
@@ -37,7 +37,7 @@ pub struct Snapshot {
     pub auth: AuthRuntime,
 }
 
-/// Why a valid configuration could not be turned into a snapshot.
+/// A failure to turn a valid configuration into a snapshot.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(transparent)]

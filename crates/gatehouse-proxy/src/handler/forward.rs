@@ -2,7 +2,7 @@
 //!
 //! The upstream request carries the normalized (and rewritten) path with the client's query
 //! string byte for byte, the forwarding headers and the request id. Bodies stream in both
-//! directions; upgrades become a byte tunnel once the upstream answers 101.
+//! directions, and upgrades become a byte tunnel once the upstream responds 101.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ use crate::snapshot::RouteRuntime;
 use crate::upstream::balance::BalanceInput;
 use crate::upstream::{SendError, UpstreamBody, UpstreamRuntime};
 
-/// How long an upstream gets to answer `Expect: 100-continue` before the body is sent anyway.
+/// Time an upstream gets to respond to `Expect: 100-continue` before the body is sent anyway.
 const EXPECT_CONTINUE_WAIT: Duration = Duration::from_secs(1);
 
 pub(super) async fn forward(
@@ -107,7 +107,7 @@ fn cookie_value<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a [u
         .map(|(_, value)| value.as_bytes())
 }
 
-/// The transform request phase: path rewrite, URI, headers and the body wrappers.
+/// Runs the transform request phase: path rewrite, URI, headers and the body wrappers.
 /// `target_host` is the chosen target's authority, sent as `Host` unless the upstream
 /// preserves the client's.
 #[allow(clippy::too_many_arguments)]
@@ -212,13 +212,13 @@ fn rewrite_path(rewrite: Option<&Rewrite>, path: &str, captures: &[(String, Stri
     }
 }
 
-/// The transform response phase: hop-by-hop headers out, then the route's rules.
+/// Runs the transform response phase: removes hop-by-hop headers, then applies the route's rules.
 fn transform_response(response_headers: &mut http::HeaderMap, route: &RouteRuntime) {
     headers::remove_hop_by_hop(response_headers, false);
     headers::apply_rules(response_headers, &route.model.response_headers);
 }
 
-/// Answers the client's upgrade with the upstream's 101 and joins the two connections.
+/// Sends the upstream's 101 to the client and joins the two connections.
 fn tunnel(
     client_upgrade: hyper::upgrade::OnUpgrade,
     mut response: Response<UpstreamBody>,
@@ -243,7 +243,7 @@ fn tunnel(
     Response::from_parts(parts, crate::body::empty())
 }
 
-/// Maps a failed upstream exchange to the error the client sees, and counts it.
+/// Maps a failed upstream exchange to the error returned to the client, and logs it.
 fn send_error(upstream: &UpstreamRuntime, err: SendError, exchange: &mut Exchange) -> ProxyError {
     let name = upstream.name.clone();
     if let Some(limit) = body_limit(&err) {

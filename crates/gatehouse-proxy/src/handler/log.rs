@@ -16,7 +16,7 @@ use crate::body::{BoxError, ProxyBody};
 use crate::snapshot::Shared;
 use crate::telemetry::access_log::{self, AccessRecord};
 
-/// What the log phase needs besides the byte counts.
+/// Request state for the log phase, besides the byte counts.
 pub struct LogEntry {
     pub shared: Arc<Shared>,
     pub exchange: Exchange,

@@ -2,7 +2,7 @@
 //!
 //! `handle` is the service function every listener connection calls. It runs parse, route,
 //! admit, transform request, forward and transform response in order; any phase may end the
-//! request with a `ProxyError`, which `error::error_response` turns into the JSON answer. The
+//! request with a `ProxyError`, which `error::error_response` turns into the JSON error response. The
 //! log phase runs when the response body ends, whatever happened before.
 
 mod admit;
@@ -57,14 +57,15 @@ pub struct Exchange {
     pub target: Option<usize>,
     pub status: u16,
     pub upstream_duration: Option<Duration>,
-    /// The gateway's error code when the gateway answered itself.
+    /// The gateway's error code when the gateway responded itself.
     pub error: Option<&'static str>,
     pub bytes_in: Arc<AtomicU64>,
-    /// Who the admit phase found the client to be, on routes with `auth`.
+    /// The caller's identity from the admit phase, on routes with `auth`.
     pub identity: Option<Identity>,
 }
 
-/// Runs all phases for one request. Never fails: errors become JSON error responses.
+/// Runs all phases for one request. Errors become JSON error responses, so the result is
+/// always `Ok`.
 pub async fn handle(
     shared: Arc<Shared>,
     connection: Arc<ConnectionInfo>,
@@ -106,8 +107,8 @@ pub async fn handle(
     }))
 }
 
-/// The parse phase: the request id, the facts the log phase reports, and the snapshot
-/// for this request.
+/// Runs the parse phase: takes the request id, the facts the log phase reports, and the
+/// snapshot for this request.
 fn parse(shared: &Shared, request: &Request<Incoming>) -> Exchange {
     let host = request_host(request)
         .map(host::request_host)
@@ -174,7 +175,7 @@ fn check_message(
     Ok(())
 }
 
-/// The route phase: normalize the path and find the route.
+/// Runs the route phase: normalizes the path and finds the route.
 fn route_request(
     request: &Request<Incoming>,
     exchange: &mut Exchange,

@@ -92,7 +92,7 @@ fn bind_one(address: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// What one worker thread serves.
+/// A listener socket of one worker thread.
 pub struct WorkerListener {
     pub name: Arc<str>,
     pub socket: std::net::TcpListener,

@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-/// Largest response body accepted (1 MiB); JWKS documents and introspection answers are small.
+/// Maximum response body size (1 MiB). JWKS documents and introspection responses are small.
 const MAX_BODY: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]

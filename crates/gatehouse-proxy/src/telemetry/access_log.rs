@@ -11,7 +11,7 @@ use gatehouse_config::model::AccessLogFormat;
 
 use super::time::rfc3339_millis;
 
-/// Everything the access log line says about one request, borrowed from the request's state
+/// The fields of one access log line, borrowed from the request's state
 /// so that nothing is copied when the access log is off.
 #[derive(Debug, Clone)]
 pub struct AccessRecord<'a> {
@@ -34,7 +34,7 @@ pub struct AccessRecord<'a> {
     pub bytes_out: u64,
     pub duration: Duration,
     pub upstream_duration: Option<Duration>,
-    /// The gateway's error code when the gateway answered itself.
+    /// The gateway's error code when the gateway responded itself.
     pub error: Option<&'static str>,
 }
 

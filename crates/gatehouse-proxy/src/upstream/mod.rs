@@ -38,7 +38,7 @@ pub struct UpstreamRuntime {
     max_idle: usize,
 }
 
-/// Why an upstream could not be set up from the model.
+/// A failure to set up an upstream from the model.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamBuildError {
     #[error("upstream {upstream:?}: invalid target {url:?}: {reason}")]
@@ -54,7 +54,7 @@ pub enum UpstreamBuildError {
     },
 }
 
-/// Why a request did not get a response head from the upstream.
+/// A failure to get a response head from the upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error(transparent)]

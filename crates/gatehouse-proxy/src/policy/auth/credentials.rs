@@ -4,7 +4,7 @@
 use gatehouse_config::model::{ApiKeySettings, RouteAuth};
 use http::{header, HeaderMap, HeaderName};
 
-/// Where a credential was found, so that it can be removed before forwarding.
+/// Location of a credential in the request, so that it can be removed before forwarding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Header(HeaderName),

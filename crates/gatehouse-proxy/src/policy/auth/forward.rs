@@ -1,5 +1,5 @@
-//! What the upstream learns about the caller: client copies of identity headers are always
-//! removed; an authenticated request gets `x-consumer-id`, `x-consumer-plan` and the
+//! Identity headers towards the upstream. Client copies of identity headers are always
+//! removed. An authenticated request gets `x-consumer-id`, `x-consumer-plan` and the
 //! provider's forwarded claims, and loses its credential unless the route keeps it.
 
 use std::borrow::Cow;

@@ -1,6 +1,6 @@
 //! OAuth 2.0 token introspection (RFC 7662): the gateway posts the token to the provider's
-//! endpoint with HTTP Basic client authentication and trusts the `active` answer. Answers are
-//! cached by a SHA-256 digest of the token until the token's `exp` or `cache_ttl`, whichever
+//! endpoint with HTTP Basic client authentication and trusts the `active` member of the response.
+//! Responses are cached by a SHA-256 digest of the token until the token's `exp` or `cache_ttl`, whichever
 //! comes first. A failed call is never a pass and never cached.
 
 use std::sync::Arc;
@@ -17,11 +17,11 @@ use sha2::{Digest, Sha256};
 use super::jwt::Claims;
 use crate::policy::http_client;
 
-/// The endpoint's answer about one token.
+/// The endpoint's response about one token.
 pub struct Introspected {
     pub active: bool,
     pub claims: Arc<Claims>,
-    /// How long this answer may be reused.
+    /// Time this response may be reused.
     ttl: Duration,
 }
 

@@ -1,7 +1,7 @@
 //! JWT verification for one provider (RFC 7519, with the RFC 8725 rules): only the
 //! provider's algorithms, keys of the matching family, `iss`, `aud`, `exp`, `nbf` and `iat`
 //! with leeway. JWKS keys are fetched at start, refreshed on their cache lifetime and fetched
-//! again for an unknown `kid` at most once per `min_refetch_interval`; when the endpoint is
+//! again for an unknown `kid` at most once per `min_refetch_interval`. When the endpoint is
 //! down, the keys already fetched stay in use.
 
 use std::str::FromStr;
@@ -26,7 +26,7 @@ use crate::upstream::target::now_millis;
 /// Verified claims of a token.
 pub type Claims = Map<String, Value>;
 
-/// Why a token was not accepted. Every variant is a 401 `invalid_token` for the client.
+/// A reason to reject a token. Every variant is a 401 `invalid_token` for the client.
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {
     #[error("the token is not a well-formed JWT")]
@@ -39,7 +39,7 @@ pub enum JwtError {
     Invalid(String),
 }
 
-/// Why a provider could not be set up.
+/// A provider set-up failure.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("JWT provider {provider:?}: {reason}")]

@@ -26,14 +26,14 @@ use credentials::{Credential, Location};
 use introspection::IntrospectionRuntime;
 use jwt::{Claims, JwtRuntime};
 
-/// Who the request is, once a method accepted it.
+/// The caller of a request, as the method that accepted its credential identified it.
 pub struct Identity {
     /// Index into `Config::consumers`.
     pub consumer: Option<usize>,
     pub method: &'static str,
-    /// Token claims (JWT) or the introspection answer; `None` for API keys.
+    /// Token claims (JWT) or the introspection response; `None` for API keys.
     pub claims: Option<Arc<Claims>>,
-    /// Where the accepted credential was, for removal before forwarding.
+    /// Location of the accepted credential, for removal before forwarding.
     pub location: Location,
     /// Provider index of a JWT identity, for the claims it forwards as headers.
     pub jwt_provider: Option<usize>,
@@ -287,7 +287,7 @@ fn granted_scopes(claims: &Claims) -> Vec<&str> {
     scopes
 }
 
-/// A claim matches a string when it equals it, or when it is a list that contains it.
+/// Returns true when the claim equals `expected`, or is a list that contains it.
 fn claim_matches(value: &Value, expected: &str) -> bool {
     match value {
         Value::String(text) => text == expected,
