@@ -19,17 +19,29 @@ use crate::route::table;
 use crate::snapshot::Shared;
 use crate::telemetry::metrics::TargetLabels;
 
-/// Serves the admin API on `listener` until `shutdown` turns true.
+/// Shutdown state the admin API watches.
+pub struct Signals {
+    /// True once the gateway stops accepting client connections.
+    pub draining: watch::Receiver<bool>,
+    /// True once requests have drained; the admin listener then closes.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Serves the admin API on `listener` until `signals.stop` turns true.
 pub async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     reloader: Arc<Reloader>,
-    mut shutdown: watch::Receiver<bool>,
+    signals: Signals,
 ) {
+    let Signals {
+        draining: shutdown,
+        mut stop,
+    } = signals;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = stop.wait_for(|stop| *stop) => return,
         };
         let Ok((stream, client)) = accepted else {
             continue;
@@ -78,11 +90,20 @@ async fn route(
         );
     }
     if method != allowed && !(method == Method::HEAD && allowed == Method::GET) {
-        return error(
+        let mut response = error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             &format!("{path} takes {allowed}"),
         );
+        let allow = if allowed == Method::GET {
+            "GET, HEAD"
+        } else {
+            "POST"
+        };
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        return response;
     }
     let snapshot = shared.snapshot.load_full();
     match path.as_str() {

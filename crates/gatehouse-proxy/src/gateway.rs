@@ -50,7 +50,10 @@ pub struct Gateway {
     admin_address: Option<SocketAddr>,
     /// Kept alive for as long as the gateway runs; dropping it stops the file watch.
     _watcher: Option<notify::RecommendedWatcher>,
+    /// Turns true when the workers stop accepting; `/readyz` reports 503 from then on.
     shutdown: watch::Sender<bool>,
+    /// Turns true once the workers have drained, which stops the admin listener.
+    admin_stop: watch::Sender<bool>,
     workers: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -111,14 +114,18 @@ impl Gateway {
             handles.push(handle);
         }
         let reloader = Arc::new(Reloader::new(shared.clone(), options.config_path));
+        let (admin_stop, admin_stopped) = watch::channel(false);
         if let Some(admin) = admin {
-            let task = crate::admin::serve(
+            let signals = crate::admin::Signals {
+                draining: shutdown.subscribe(),
+                stop: admin_stopped,
+            };
+            tokio::spawn(crate::admin::serve(
                 admin,
                 shared.clone(),
                 reloader.clone(),
-                shutdown.subscribe(),
-            );
-            tokio::spawn(task);
+                signals,
+            ));
         }
         let watcher = reloader.watch_file();
         Ok(Gateway {
@@ -127,6 +134,7 @@ impl Gateway {
             admin_address,
             _watcher: watcher,
             shutdown,
+            admin_stop,
             workers: handles,
         })
     }
@@ -175,6 +183,7 @@ impl Gateway {
             }
         });
         joined.await.map_err(std::io::Error::other)?;
+        let _ = self.admin_stop.send(true);
         tracing::info!("gateway stopped");
         Ok(())
     }

@@ -26,8 +26,8 @@ enum Command {
         #[arg(long, short, default_value = "gatehouse.yaml")]
         config: PathBuf,
         /// Worker threads, each with its own event loop (default: one per CPU core).
-        #[arg(long)]
-        workers: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        workers: Option<u16>,
     },
     /// Check configuration files without serving; exit 1 and list every problem if any is invalid.
     Validate {
@@ -51,8 +51,8 @@ enum Command {
         #[arg(long, default_value_t = 9901)]
         admin_port: u16,
         /// Worker threads (default: one per CPU core).
-        #[arg(long)]
-        workers: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        workers: Option<u16>,
     },
 }
 
@@ -71,8 +71,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Returns the requested worker count, or one per available core.
-pub fn default_workers(requested: Option<usize>) -> usize {
+pub fn default_workers(requested: Option<u16>) -> usize {
     requested
+        .map(usize::from)
         .unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(usize::from)
@@ -86,7 +87,7 @@ fn load(path: &Path) -> anyhow::Result<Config> {
         .map_err(|diagnostics| anyhow::anyhow!("invalid configuration\n{diagnostics}"))
 }
 
-fn serve_file(path: &Path, workers: Option<usize>) -> anyhow::Result<ExitCode> {
+fn serve_file(path: &Path, workers: Option<u16>) -> anyhow::Result<ExitCode> {
     let config = load(path)?;
     crate::logging::init(config.server.log_level.as_deref());
     let options = GatewayOptions {
@@ -125,10 +126,10 @@ fn validate(files: &[PathBuf]) -> ExitCode {
     for file in files {
         match check(file) {
             Ok(config) => println!(
-                "{}: valid ({} routes, {} upstreams)",
+                "{}: valid ({}, {})",
                 file.display(),
-                config.routes.len(),
-                config.upstreams.len()
+                count(config.routes.len(), "route"),
+                count(config.upstreams.len(), "upstream")
             ),
             Err(message) => {
                 failed = true;
@@ -177,4 +178,12 @@ fn hash_key() -> anyhow::Result<ExitCode> {
         gatehouse_config::keys::format_key_hash(&gatehouse_config::keys::hash_api_key(key))
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn count(number: usize, noun: &str) -> String {
+    if number == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{number} {noun}s")
+    }
 }

@@ -50,8 +50,8 @@ fn print_intro(gateway: &gatehouse_proxy::Gateway, upstream: std::net::SocketAdd
          curl -i -H 'x-api-key: free-demo-key' http://{address}/status           # 403: not in the free plan\n  \
          curl -i -H 'x-api-key: pro-demo-key' http://{address}/status            # 200, rewritten to /v1/market/status\n  \
          curl -i http://{address}/nope                                           # no route: JSON 404 from the gateway\n  \
-         curl -s http://{admin}/admin/routes           # the compiled route table\n  \
-         curl -s http://{admin}/metrics                # Prometheus metrics\n\
+         curl -s http://{admin}/admin/routes                                     # the compiled route table\n  \
+         curl -s http://{admin}/metrics                                          # Prometheus metrics\n\
          Each request prints one JSON access log line on stdout. Press Ctrl-C to stop.\n"
     );
 }

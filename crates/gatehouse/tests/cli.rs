@@ -29,7 +29,7 @@ fn validate_accepts_valid_file() {
     let output = gatehouse(&["validate", &file]);
     assert!(output.status.success());
     assert!(
-        stdout(&output).contains("valid (3 routes, 1 upstreams)"),
+        stdout(&output).contains("valid (3 routes, 1 upstream)"),
         "{}",
         stdout(&output)
     );

@@ -141,8 +141,9 @@ fn oversized_body_gets_413() {
 #[test]
 fn invalid_targets_get_400() {
     let (gateway, upstream) = start();
-    let requests: [&[u8]; 3] = [
+    let requests: [&[u8]; 4] = [
         b"GET /a%zz HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
+        b"GET /no-host HTTP/1.1\r\nConnection: close\r\n\r\n",
         b"OPTIONS * HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n",
         b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nConnection: close\r\n\r\n",
     ];

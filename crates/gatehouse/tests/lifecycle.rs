@@ -192,6 +192,16 @@ fn shutdown_drains_requests_in_flight() {
     let addr = gateway.public();
     let in_flight = std::thread::spawn(move || get(addr, "/slow"));
     std::thread::sleep(Duration::from_millis(300));
+    let admin = gateway.admin();
+    gateway.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    let draining = get(admin, "/readyz");
+    assert_eq!(
+        draining.status,
+        503,
+        "readiness during shutdown: {}",
+        draining.text()
+    );
     let status = gateway.stop();
     let reply = in_flight.join().unwrap();
     assert_eq!(reply.status, 200);
@@ -238,7 +248,9 @@ fn admin_endpoints_answer() {
     assert!(config.text().contains("backend"));
 
     assert_eq!(get(admin, "/admin/unknown").status, 404);
-    assert_eq!(get(admin, "/admin/reload").status, 405);
+    let wrong_method = get(admin, "/admin/reload");
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
 }
 
 #[test]
@@ -328,4 +340,28 @@ fn idle_connections_close_but_busy_ones_stay() {
         reply.starts_with("HTTP/1.1 200") && reply.ends_with("done"),
         "{reply}"
     );
+}
+
+#[test]
+fn second_gateway_on_same_port_fails() {
+    let upstream = Upstream::echo();
+    let first = Gatehouse::start(&config(&upstream.url(), &routes_with_tag("x")));
+    let taken = first.public();
+    let yaml = config(&upstream.url(), &routes_with_tag("y"))
+        .replace("127.0.0.1:0\"\nadmin", &format!("{taken}\"\nadmin"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("second.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {taken}")),
+        "{stderr}"
+    );
+    assert_eq!(get(taken, "/").header("x-config"), Some("x"));
 }

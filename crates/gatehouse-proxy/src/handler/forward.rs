@@ -250,7 +250,10 @@ fn send_error(upstream: &UpstreamRuntime, err: SendError, exchange: &mut Exchang
         return ProxyError::BodyTooLarge { limit };
     }
     let request_id = exchange.request_id.to_str().unwrap_or_default();
-    tracing::warn!(request_id, upstream = %name, target = ?exchange.target.map(|index| &upstream.targets[index].label), error = %err, "upstream request failed");
+    let target = exchange
+        .target
+        .map_or("", |index| upstream.targets[index].label.as_str());
+    tracing::warn!(request_id, upstream = %name, target, error = %err, "upstream request failed");
     match err {
         SendError::Timeout(timeout) => ProxyError::UpstreamTimeout {
             upstream: name,

@@ -167,6 +167,13 @@ fn check_message(
     {
         return Err(ProxyError::BadRequest("more than one Host header"));
     }
+    let has_host =
+        request.headers().contains_key(header::HOST) || request.uri().authority().is_some();
+    if request.version() == Version::HTTP_11 && !has_host {
+        return Err(ProxyError::BadRequest(
+            "an HTTP/1.1 request must have a Host header",
+        ));
+    }
     if request.uri().path() == "*" {
         return Err(ProxyError::InvalidTarget(
             "asterisk-form is only for server-wide OPTIONS",
@@ -214,8 +221,9 @@ fn reject(err: &ProxyError, exchange: &Exchange) -> Response<ProxyBody> {
         Fault::Client => {
             tracing::debug!(request_id, code = err.code(), error = %err, "request rejected")
         }
+        // The forward phase and the authentication providers already logged the cause.
         Fault::Upstream => {
-            tracing::warn!(request_id, code = err.code(), error = %err, "upstream failed")
+            tracing::debug!(request_id, code = err.code(), error = %err, "upstream failed")
         }
         Fault::Gateway => {
             tracing::error!(request_id, code = err.code(), error = %err, "request failed")

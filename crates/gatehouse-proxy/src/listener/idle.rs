@@ -1,9 +1,12 @@
-//! The idle timeout of client connections.
+//! The idle and request head timeouts of client connections.
 //!
 //! `IdleTimeout` wraps a connection's stream. When no byte has been read or written for
 //! `server.idle_timeout` and no request is in flight, its next read returns end of file,
 //! which makes hyper close an HTTP/1.1 keep-alive connection or an HTTP/2 connection
-//! cleanly. Upgraded connections (WebSocket tunnels) are exempt.
+//! cleanly. Upgraded connections (WebSocket tunnels) are exempt. On HTTP/1 connections it
+//! also enforces `server.header_read_timeout`, counted from the first byte of a request head
+//! until the request reaches the handler, so that a slow head is cut while an idle
+//! keep-alive connection waits for the idle timeout.
 
 use std::future::Future;
 use std::io;
@@ -20,12 +23,15 @@ use tokio::time::{Instant, Sleep};
 #[derive(Default)]
 pub struct Activity {
     in_flight: AtomicUsize,
+    /// Requests started on the connection so far; a change means a head was completed.
+    started: AtomicUsize,
     upgraded: AtomicBool,
 }
 
 impl Activity {
     pub fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.started.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn request_finished(&self) {
@@ -45,35 +51,86 @@ pub struct IdleTimeout<S> {
     inner: S,
     activity: Arc<Activity>,
     timeout: Duration,
+    /// `None` on connections without a head timeout (HTTP/2 negotiated by ALPN).
+    header_timeout: Option<Duration>,
     last_activity: Instant,
+    /// When the current request head began, with the started-request count at that time.
+    head_started: Option<(Instant, usize)>,
     timer: Pin<Box<Sleep>>,
 }
 
 impl<S> IdleTimeout<S> {
-    pub fn new(inner: S, activity: Arc<Activity>, timeout: Duration) -> Self {
-        let timer = Box::pin(tokio::time::sleep(timeout));
+    pub fn new(
+        inner: S,
+        activity: Arc<Activity>,
+        timeout: Duration,
+        header_timeout: Option<Duration>,
+    ) -> Self {
+        let first = header_timeout.map_or(timeout, |head| head.min(timeout));
+        let timer = Box::pin(tokio::time::sleep(first));
+        let head_started = header_timeout.map(|_| (Instant::now(), 0));
         IdleTimeout {
             inner,
             activity,
             timeout,
+            header_timeout,
             last_activity: Instant::now(),
+            head_started,
             timer,
         }
     }
 
-    /// Returns true once the connection has been idle for the whole timeout. The timer is
-    /// re-armed lazily from the last activity instead of on every read and write.
+    /// Returns the head deadline while a request head is being read.
+    fn head_deadline(&mut self) -> Option<Instant> {
+        let (started_at, count) = self.head_started?;
+        if self.activity.started.load(Ordering::Relaxed) != count {
+            self.head_started = None;
+            return None;
+        }
+        Some(started_at + self.header_timeout?)
+    }
+
+    /// Returns true once the connection has been idle for the whole timeout, or a request
+    /// head took longer than the head timeout. The timer is re-armed lazily from the last
+    /// activity instead of on every read and write.
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {
         loop {
             if self.timer.as_mut().poll(cx).is_pending() {
                 return false;
             }
-            let deadline = self.last_activity + self.timeout;
-            if deadline <= Instant::now() && self.activity.is_idle() {
+            let now = Instant::now();
+            let head_deadline = self.head_deadline();
+            if head_deadline.is_some_and(|deadline| deadline <= now) {
                 return true;
             }
-            let next = deadline.max(Instant::now() + self.timeout / 4);
+            let idle_deadline = self.last_activity + self.timeout;
+            if idle_deadline <= now && self.activity.is_idle() {
+                return true;
+            }
+            let mut next = idle_deadline.max(now + self.timeout / 4);
+            if let Some(deadline) = head_deadline {
+                next = next.min(deadline);
+            }
             self.timer.as_mut().reset(next);
+        }
+    }
+
+    /// Notes read activity, and the start of a request head on an idle HTTP/1 connection.
+    fn on_read(&mut self) {
+        self.last_activity = Instant::now();
+        let waiting_for_head = self.header_timeout.is_some()
+            && self.head_started.is_none()
+            && self.activity.in_flight.load(Ordering::Relaxed) == 0
+            && !self.activity.upgraded.load(Ordering::Relaxed);
+        if !waiting_for_head {
+            return;
+        }
+        let count = self.activity.started.load(Ordering::Relaxed);
+        self.head_started = Some((self.last_activity, count));
+        if let Some(deadline) = self.head_deadline() {
+            if deadline < self.timer.deadline() {
+                self.timer.as_mut().reset(deadline);
+            }
         }
     }
 }
@@ -84,11 +141,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Pending if self.expired(cx) => Poll::Ready(Ok(())),
             Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(())) if buf.filled().len() == before => Poll::Ready(Ok(())),
             ready => {
-                self.last_activity = Instant::now();
+                self.on_read();
                 ready
             }
         }

@@ -55,6 +55,10 @@ pub struct BoundListener {
 
 /// Binds `workers` sockets for the listener with `SO_REUSEPORT`. Port 0 picks a free port
 /// once and binds the other sockets to it.
+///
+/// `SO_REUSEPORT` would let a second process of the same user join an address that is
+/// already in use and take part of its traffic, so a plain socket first checks that the
+/// address is free.
 pub fn bind(model: &Listener, workers: usize) -> io::Result<BoundListener> {
     let tls = match &model.tls {
         Some(tls) => Some(TlsAcceptor::from(
@@ -62,7 +66,7 @@ pub fn bind(model: &Listener, workers: usize) -> io::Result<BoundListener> {
         )),
         None => None,
     };
-    let mut address = model.address;
+    let mut address = probe_free(model.address)?;
     let mut sockets = Vec::with_capacity(workers);
     for _ in 0..workers {
         let socket = bind_one(address)?;
@@ -75,6 +79,20 @@ pub fn bind(model: &Listener, workers: usize) -> io::Result<BoundListener> {
         sockets,
         tls,
     })
+}
+
+/// Binds and releases a socket without `SO_REUSEPORT`, which fails when any socket, shared
+/// or not, has the address. Returns the address with the port it got.
+fn probe_free(address: SocketAddr) -> io::Result<SocketAddr> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&address.into())?;
+    let bound = socket.local_addr()?.as_socket().unwrap_or(address);
+    Ok(bound)
 }
 
 fn bind_one(address: SocketAddr) -> io::Result<std::net::TcpListener> {
@@ -218,7 +236,8 @@ impl Connection {
             guard: guard.clone(),
             activity: activity.clone(),
         });
-        let stream = IdleTimeout::new(stream, activity, server.idle_timeout);
+        let header_timeout = (!http2).then_some(server.header_read_timeout);
+        let stream = IdleTimeout::new(stream, activity, server.idle_timeout, header_timeout);
         let shared = self.shared.clone();
         let service =
             service_fn(move |request| handler::handle(shared.clone(), info.clone(), request));
@@ -259,7 +278,9 @@ fn http_builder(server: &Server, http2_only: bool) -> auto::Builder<TokioExecuto
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(server.header_read_timeout)
+        // `IdleTimeout` enforces the head timeout from a head's first byte; hyper's would
+        // also run while a keep-alive connection waits for its next request.
+        .header_read_timeout(None)
         .max_buf_size(server.max_header_size.max(8192))
         .max_headers(server.max_headers);
     builder

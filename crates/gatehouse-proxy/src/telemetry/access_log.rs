@@ -83,8 +83,12 @@ fn json_line(record: &AccessRecord<'_>) -> String {
 
 fn text_line(record: &AccessRecord<'_>) -> String {
     let dash = |value: Option<&str>| value.unwrap_or("-").to_string();
+    let upstream_ms = record
+        .upstream_duration
+        .map(millis)
+        .map_or_else(|| "-".to_string(), |ms| ms.to_string());
     format!(
-        "{} {} {} \"{} {} {}\" {} {} {} route={} target={} consumer={} duration_ms={} upstream_ms={}\n",
+        "{} {} {} \"{} {} {}\" {} {} {} host={} route={} upstream={} target={} consumer={} auth={} error={} duration_ms={} upstream_ms={}\n",
         rfc3339_millis(record.time),
         record.client.ip(),
         record.request_id,
@@ -94,13 +98,14 @@ fn text_line(record: &AccessRecord<'_>) -> String {
         record.status,
         record.bytes_in,
         record.bytes_out,
+        if record.host.is_empty() { "-" } else { record.host },
         dash(record.route),
+        dash(record.upstream),
         dash(record.target),
         dash(record.consumer),
+        dash(record.auth),
+        dash(record.error),
         millis(record.duration),
-        record
-            .upstream_duration
-            .map(millis)
-            .map_or_else(|| "-".to_string(), |ms| ms.to_string()),
+        upstream_ms,
     )
 }
