@@ -17,6 +17,8 @@ pub struct Plan {
     pub name: String,
     /// Indexes into `Config::routes` that consumers on this plan may call; `None` means all.
     pub routes: Option<Vec<usize>>,
+    pub rate_limits: Vec<crate::limits::RateLimit>,
+    pub quotas: Vec<crate::limits::Quota>,
 }
 
 /// A client of the API.
@@ -29,6 +31,10 @@ pub struct Consumer {
     /// are hashed while loading, so no plain key stays in the model.
     pub api_keys: Vec<[u8; 32]>,
     pub tags: Vec<String>,
+    /// Replace the plan's rate limits for this consumer when set.
+    pub rate_limits: Option<Vec<crate::limits::RateLimit>>,
+    /// Replace the plan's quotas for this consumer when set.
+    pub quotas: Option<Vec<crate::limits::Quota>>,
 }
 
 /// A secret value (client secret, plain key) that `Debug` never prints.

@@ -8,6 +8,7 @@ pub mod diagnostic;
 pub mod file;
 pub mod identity;
 pub mod keys;
+pub mod limits;
 pub mod model;
 pub mod precedence;
 pub mod redact;

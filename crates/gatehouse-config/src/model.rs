@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
 
+pub use crate::limits::{
+    LimitHeaders, LimitKey, LimitStore, OnStoreError, Quota, QuotaWindow, RateLimit, RateLimiting, RedisSettings,
+};
 pub use crate::identity::{
     ApiKeySettings, AuthMethod, Authentication, ClientIp, Consumer, IntrospectionProvider,
     IpNetwork, IpRules, JwtKeys, JwtProvider, Plan, RouteAuth, Secret,
@@ -30,6 +33,7 @@ pub struct Config {
     pub consumers: Vec<Consumer>,
     pub authentication: Authentication,
     pub client_ip: ClientIp,
+    pub rate_limiting: RateLimiting,
 }
 
 /// Connection and request limits that apply to every listener.
@@ -215,6 +219,8 @@ pub struct Route {
     pub auth: Option<RouteAuth>,
     /// Client address rules; `None` allows every address.
     pub ip: Option<IpRules>,
+    /// Rate limits checked before the consumer's and plan's.
+    pub rate_limits: Vec<RateLimit>,
 }
 
 /// What a request must look like to match a route. Empty lists match anything.

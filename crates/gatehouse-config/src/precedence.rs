@@ -133,6 +133,7 @@ mod tests {
             max_body_size: None,
             auth: None,
             ip: None,
+            rate_limits: Vec::new(),
         }
     }
 

@@ -118,5 +118,6 @@ fn build(source: &str, file: &ConfigFile, base: &FileBase, report: &mut Report) 
         consumers,
         authentication,
         client_ip,
+        rate_limiting: Default::default(),
     }
 }

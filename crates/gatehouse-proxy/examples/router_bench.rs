@@ -29,6 +29,7 @@ fn route(name: String, path: PathMatch) -> Route {
         max_body_size: None,
         auth: None,
         ip: None,
+        rate_limits: Vec::new(),
     }
 }
 

@@ -129,6 +129,7 @@ fn route(
             max_body_size,
             auth,
             ip,
+            rate_limits: Vec::new(),
         },
         line: line_of(item),
         path_at: path_value.referenced,

@@ -24,6 +24,7 @@ fn route(name: &str, path: PathMatch) -> Route {
         max_body_size: None,
         auth: None,
         ip: None,
+        rate_limits: Vec::new(),
     }
 }
 

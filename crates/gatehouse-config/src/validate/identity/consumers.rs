@@ -51,6 +51,8 @@ fn plan(file: &file::Plan, path: &str, route_names: &[&str], report: &mut Report
     Plan {
         name: file.name.value.clone(),
         routes,
+        rate_limits: Vec::new(),
+        quotas: Vec::new(),
     }
 }
 
@@ -125,6 +127,8 @@ fn consumer(
         plan,
         api_keys,
         tags: tags.iter().map(|tag| tag.value.clone()).collect(),
+        rate_limits: None,
+        quotas: None,
     }
 }
 

@@ -49,6 +49,8 @@ mod tests {
             plan: None,
             api_keys: vec![Sha256::digest(b"secret-key").into()],
             tags: Vec::new(),
+            rate_limits: None,
+            quotas: None,
         };
         let table = KeyTable::new(&[consumer]);
         assert_eq!(table.find("secret-key"), Some(0));
