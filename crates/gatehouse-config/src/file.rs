@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
@@ -27,6 +27,7 @@ pub struct ConfigFile {
     pub consumers: Option<SpannedList<Consumer>>,
     pub authentication: Option<Spanned<Authentication>>,
     pub client_ip: Option<Spanned<ClientIp>>,
+    pub rate_limiting: Option<Spanned<RateLimiting>>,
 }
 
 /// An entry of `listeners`.
@@ -129,6 +130,7 @@ pub struct Route {
     pub max_body_size: Option<Spanned<String>>,
     pub auth: Option<Spanned<RouteAuth>>,
     pub ip: Option<Spanned<IpRules>>,
+    pub rate_limits: Option<SpannedList<RateLimit>>,
 }
 
 /// `routes[].match`; `validate` checks that exactly one of the four path keys is present.
@@ -202,6 +204,8 @@ pub struct ClientIp {
 pub struct Plan {
     pub name: Spanned<String>,
     pub routes: Option<SpannedList<String>>,
+    pub rate_limits: Option<SpannedList<RateLimit>>,
+    pub quotas: Option<SpannedList<Quota>>,
 }
 
 /// An entry of `consumers`. Each API key is a `sha256:` hash or an `{ env: NAME }` mapping.
@@ -212,6 +216,84 @@ pub struct Consumer {
     pub plan: Option<Spanned<String>>,
     pub api_keys: Option<SpannedList<SecretValue>>,
     pub tags: Option<SpannedList<String>>,
+    pub rate_limits: Option<SpannedList<RateLimit>>,
+    pub quotas: Option<SpannedList<Quota>>,
+}
+
+/// An entry of `rate_limits` in a plan, consumer or route. Counts are `i64` so that a
+/// negative number reaches `validate` and gets its own message instead of a type error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub key: Option<Spanned<String>>,
+    pub limit: Spanned<i64>,
+    pub per: Spanned<String>,
+    pub burst: Option<Spanned<i64>>,
+    pub group: Option<Spanned<String>>,
+}
+
+/// An entry of `quotas` in a plan or consumer; `per` is `hour`, `day` or `month`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quota {
+    pub limit: Spanned<i64>,
+    pub per: Spanned<String>,
+}
+
+/// The `rate_limiting` section; enumerations and durations are unparsed strings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimiting {
+    pub store: Option<Spanned<String>>,
+    pub state_file: Option<Spanned<String>>,
+    pub state_interval: Option<Spanned<String>>,
+    pub redis: Option<Spanned<Redis>>,
+    pub on_store_error: Option<Spanned<String>>,
+    pub headers: Option<Spanned<String>>,
+}
+
+/// `rate_limiting.redis`; `validate` reports a missing `url`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    pub url: Option<Spanned<OneOrMany>>,
+    pub timeout: Option<Spanned<String>>,
+    pub key_prefix: Option<Spanned<String>>,
+}
+
+/// A value written as one string or as a list of strings.
+#[derive(Debug)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(OneOrManyVisitor)
+    }
+}
+
+struct OneOrManyVisitor;
+
+impl<'de> Visitor<'de> for OneOrManyVisitor {
+    type Value = OneOrMany;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a string or a list of strings")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<OneOrMany, E> {
+        Ok(OneOrMany::One(value.to_string()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(OneOrMany::Many(items))
+    }
 }
 
 /// The `authentication` section.

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
 
-pub use crate::limits::{
-    LimitHeaders, LimitKey, LimitStore, OnStoreError, Quota, QuotaWindow, RateLimit, RateLimiting, RedisSettings,
-};
 pub use crate::identity::{
     ApiKeySettings, AuthMethod, Authentication, ClientIp, Consumer, IntrospectionProvider,
     IpNetwork, IpRules, JwtKeys, JwtProvider, Plan, RouteAuth, Secret,
+};
+pub use crate::limits::{
+    LimitHeaders, LimitKey, LimitStore, OnStoreError, Quota, QuotaWindow, RateLimit, RateLimiting,
+    RedisSettings,
 };
 
 /// A complete, valid configuration.

@@ -1,12 +1,13 @@
 //! The validated model as JSON for `GET /admin/config`, with secrets replaced.
 //!
 //! Secrets are credentials in target URLs, the values of credential headers such as
-//! `authorization` in route matches and header rules, introspection client secrets and HMAC
-//! secrets. API key digests are cut to a short prefix. A new secret field gets its own
+//! `authorization` in route matches and header rules, introspection client secrets, HMAC
+//! secrets and Redis passwords. API key digests are cut to a short prefix. A new secret field gets its own
 //! `redact_*` helper here or in `identity`. Durations are strings such as "5s"; sizes are
 //! numbers of bytes.
 
 mod identity;
+mod limits;
 
 use http::{HeaderName, HeaderValue};
 use serde_json::{json, Value};
@@ -45,6 +46,7 @@ pub fn redacted_json(config: &Config) -> Value {
         "consumers": config.consumers.iter().map(|consumer| identity::consumer_json(consumer, &config.plans)).collect::<Vec<_>>(),
         "authentication": identity::authentication_json(&config.authentication),
         "client_ip": identity::client_ip_json(&config.client_ip),
+        "rate_limiting": limits::rate_limiting_json(&config.rate_limiting),
     })
 }
 
@@ -150,6 +152,24 @@ fn redact_url_credentials(url: &str) -> String {
     }
 }
 
+/// Replaces the password in a Redis URL: `redis://user:secret@host` becomes
+/// `redis://user:<redacted>@host`. A user part without `:` is replaced whole, because it
+/// may be a password written without a user name.
+pub fn redact_redis_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_string();
+    };
+    let (user_info, host) = (&rest[..at], &rest[at + 1..]);
+    match user_info.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:{REDACTED}@{host}"),
+        None => format!("{scheme}://{REDACTED}@{host}"),
+    }
+}
+
 fn route_json(route: &Route, config: &Config) -> Value {
     let matcher = &route.matcher;
     let (path_key, path_value) = match &matcher.path {
@@ -184,6 +204,7 @@ fn route_json(route: &Route, config: &Config) -> Value {
         "max_body_size": route.max_body_size,
         "auth": route.auth.as_ref().map(|auth| identity::route_auth_json(auth, &config.authentication)),
         "ip": route.ip.as_ref().map(identity::ip_rules_json),
+        "rate_limits": limits::rate_limits_json(&route.rate_limits),
     })
 }
 
@@ -237,6 +258,26 @@ mod tests {
             "https://api.internal"
         );
         assert_eq!(redact_url_credentials("http://a/?q=x@y"), "http://a/?q=x@y");
+    }
+
+    #[test]
+    fn redis_password_replaced() {
+        assert_eq!(
+            redact_redis_url("redis://:secret@10.0.0.5:6379/0"),
+            "redis://:<redacted>@10.0.0.5:6379/0"
+        );
+        assert_eq!(
+            redact_redis_url("rediss://gw:secret@cache.internal"),
+            "rediss://gw:<redacted>@cache.internal"
+        );
+        assert_eq!(
+            redact_redis_url("redis://secret@cache.internal"),
+            "redis://<redacted>@cache.internal"
+        );
+        assert_eq!(
+            redact_redis_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod identity;
 mod overlap;
 mod parse;
 mod paths;
+mod rate_limiting;
+mod rate_limits;
 mod report;
 mod routes;
 mod server;
@@ -23,7 +25,8 @@ use crate::model::Config;
 use identity::{names_in, ProviderNames};
 use report::Report;
 
-/// Base directory for relative file paths in the configuration (TLS certificates, keys, CA files).
+/// Base directory for relative file paths in the configuration (TLS certificates, keys, CA
+/// files, the rate limit state file).
 pub(crate) struct FileBase {
     /// Prefix joined to every relative path, or empty for the current directory.
     dir: PathBuf,
@@ -103,6 +106,7 @@ fn build(source: &str, file: &ConfigFile, base: &FileBase, report: &mut Report) 
     let plan_names = names_in(file.plans.as_ref(), |plan| &plan.name);
     let consumers = identity::consumers(file.consumers.as_ref(), &plan_names, report);
     let client_ip = identity::client_ip(file.client_ip.as_ref(), report);
+    let rate_limiting = rate_limiting::rate_limiting(file.rate_limiting.as_ref(), base, report);
     Config {
         source: source.to_string(),
         listeners: listeners
@@ -118,6 +122,6 @@ fn build(source: &str, file: &ConfigFile, base: &FileBase, report: &mut Report) 
         consumers,
         authentication,
         client_ip,
-        rate_limiting: Default::default(),
+        rate_limiting,
     }
 }

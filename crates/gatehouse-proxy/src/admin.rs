@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::body::{self, ProxyBody};
+use crate::policy::limit::checks;
 use crate::reload::Reloader;
 use crate::route::table;
 use crate::snapshot::Shared;
@@ -74,6 +75,12 @@ async fn route(
 ) -> Response<ProxyBody> {
     let path = request.uri().path().to_string();
     let method = request.method().clone();
+    if let Some(consumer) = path
+        .strip_prefix("/admin/consumers/")
+        .and_then(|rest| rest.strip_suffix("/usage"))
+    {
+        return consumer_usage(shared, consumer, &method).await;
+    }
     let allowed = match path.as_str() {
         "/admin/reload" => Method::POST,
         _ => Method::GET,
@@ -126,6 +133,58 @@ async fn route(
             gatehouse_config::redact::redacted_json(&snapshot.config),
         ),
         _ => reload(reloader).await,
+    }
+}
+
+/// `GET` reports each rate limit and quota of a consumer with its use and reset time;
+/// `DELETE` resets them.
+async fn consumer_usage(shared: &Shared, consumer: &str, method: &Method) -> Response<ProxyBody> {
+    let snapshot = shared.snapshot.load_full();
+    let config = &snapshot.config;
+    let Some(index) = config
+        .consumers
+        .iter()
+        .position(|candidate| candidate.id == consumer)
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "consumer_not_found",
+            &format!("no consumer with id {consumer:?}"),
+        );
+    };
+    let subject = checks::Subject {
+        consumer: Some(index),
+        identity: None,
+        client_ip: std::net::IpAddr::from([0, 0, 0, 0]),
+        headers: &http::HeaderMap::new(),
+    };
+    let counters = checks::for_consumer(config, index, &subject, checks::unix_now());
+    let outcome = match *method {
+        Method::GET | Method::HEAD => shared
+            .limits
+            .usage(&counters)
+            .await
+            .map(|usage| serde_json::json!({"consumer": consumer, "limits": usage})),
+        Method::DELETE => shared
+            .limits
+            .reset(&counters)
+            .await
+            .map(|()| serde_json::json!({"consumer": consumer, "reset": counters.len()})),
+        _ => {
+            let mut response = error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "usage takes GET or DELETE",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, DELETE"));
+            return response;
+        }
+    };
+    match outcome {
+        Ok(body) => json(StatusCode::OK, body),
+        Err(err) => error(err.status(), err.code(), &err.to_string()),
     }
 }
 

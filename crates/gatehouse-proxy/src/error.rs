@@ -41,6 +41,10 @@ pub enum ProxyError {
     },
     #[error("the authentication service of provider {provider:?} is unavailable")]
     AuthUnavailable { provider: String },
+    #[error("rate limit exceeded; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("the rate limit store is unavailable")]
+    LimitStoreUnavailable,
 }
 
 /// The party at fault, which sets the log level of the diagnostic line.
@@ -70,6 +74,8 @@ impl ProxyError {
             ProxyError::InsufficientScope { .. } | ProxyError::Forbidden { .. } => {
                 StatusCode::FORBIDDEN
             }
+            ProxyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ProxyError::LimitStoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -94,6 +100,8 @@ impl ProxyError {
             ProxyError::InsufficientScope { .. } => "insufficient_scope",
             ProxyError::Forbidden { code, .. } => code,
             ProxyError::AuthUnavailable { .. } => "authentication_unavailable",
+            ProxyError::RateLimited { .. } => "rate_limited",
+            ProxyError::LimitStoreUnavailable => "rate_limit_unavailable",
         }
     }
 
@@ -102,7 +110,8 @@ impl ProxyError {
             ProxyError::UpstreamUnavailable { .. }
             | ProxyError::UpstreamTimeout { .. }
             | ProxyError::UpstreamProtocol { .. }
-            | ProxyError::AuthUnavailable { .. } => Fault::Upstream,
+            | ProxyError::AuthUnavailable { .. }
+            | ProxyError::LimitStoreUnavailable => Fault::Upstream,
             ProxyError::ShuttingDown => Fault::Gateway,
             _ => Fault::Client,
         }
@@ -162,6 +171,15 @@ pub fn error_response(err: &ProxyError, request_id: &str, head_only: bool) -> Re
         HeaderValue::from_static("application/json"),
     );
     headers.insert(header::CONTENT_LENGTH, length);
+    match err {
+        ProxyError::RateLimited { retry_after } => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        ProxyError::LimitStoreUnavailable => {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        _ => {}
+    }
     if let Some(challenge) = challenge(err) {
         headers.insert(header::WWW_AUTHENTICATE, challenge);
     }

@@ -11,6 +11,7 @@ use gatehouse_config::model::Config;
 use tokio::sync::watch;
 
 use crate::listener::{self, WorkerListener};
+use crate::policy::limit::LimitRuntime;
 use crate::reload::Reloader;
 use crate::snapshot::{BuildError, Shared, Snapshot};
 use crate::telemetry::metrics::Metrics;
@@ -45,6 +46,7 @@ pub enum StartError {
 
 /// A running gateway.
 pub struct Gateway {
+    shared: Arc<Shared>,
     reloader: Arc<Reloader>,
     listeners: Vec<(String, SocketAddr)>,
     admin_address: Option<SocketAddr>,
@@ -65,10 +67,14 @@ impl Gateway {
         let metrics = Metrics::new();
         let listeners_model = config.listeners.clone();
         let admin_model = config.admin.address;
+        let limits = LimitRuntime::new(&config.rate_limiting, workers);
+        limits.load_state();
+        limits.start_background(metrics.rate_limit_local_keys.clone());
         let snapshot = Snapshot::build(config, 1, &metrics, workers, None)?;
         let shared = Arc::new(Shared {
             snapshot: ArcSwap::from_pointee(snapshot),
             metrics,
+            limits,
             workers,
         });
 
@@ -129,6 +135,7 @@ impl Gateway {
         }
         let watcher = reloader.watch_file();
         Ok(Gateway {
+            shared,
             reloader,
             listeners,
             admin_address,
@@ -183,6 +190,7 @@ impl Gateway {
             }
         });
         joined.await.map_err(std::io::Error::other)?;
+        self.shared.limits.save_state();
         let _ = self.admin_stop.send(true);
         tracing::info!("gateway stopped");
         Ok(())

@@ -93,9 +93,11 @@ impl Snapshot {
     }
 }
 
-/// The gateway's state shared by all workers: the current snapshot and the metrics.
+/// The gateway's state shared by all workers: the current snapshot, the metrics and the
+/// rate limit counters, which outlive reloads.
 pub struct Shared {
     pub snapshot: ArcSwap<Snapshot>,
     pub metrics: Metrics,
+    pub limits: Arc<crate::policy::limit::LimitRuntime>,
     pub workers: usize,
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use super::limits::{quotas_json, rate_limits_json};
 use super::REDACTED;
 use crate::identity::{
     ApiKeySettings, AuthMethod, Authentication, ClientIp, Consumer, IntrospectionProvider,
@@ -20,7 +21,12 @@ pub(super) fn plan_json(plan: &Plan, routes: &[Route]) -> Value {
             .filter_map(|&index| routes.get(index).map(|route| route.name.as_str()))
             .collect::<Vec<_>>()
     });
-    json!({ "name": plan.name, "routes": route_names })
+    json!({
+        "name": plan.name,
+        "routes": route_names,
+        "rate_limits": rate_limits_json(&plan.rate_limits),
+        "quotas": quotas_json(&plan.quotas),
+    })
 }
 
 pub(super) fn consumer_json(consumer: &Consumer, plans: &[Plan]) -> Value {
@@ -33,6 +39,8 @@ pub(super) fn consumer_json(consumer: &Consumer, plans: &[Plan]) -> Value {
         "plan": plan,
         "api_keys": consumer.api_keys.iter().map(short_key_hash).collect::<Vec<_>>(),
         "tags": consumer.tags,
+        "rate_limits": consumer.rate_limits.as_deref().map(rate_limits_json),
+        "quotas": consumer.quotas.as_deref().map(quotas_json),
     })
 }
 

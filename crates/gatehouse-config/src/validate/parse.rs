@@ -318,6 +318,8 @@ fn missing_key(field: &str) -> Problem {
         "client_id" => "add `client_id:` with the client id that the introspection endpoint knows the gateway by",
         "client_secret" => "add `client_secret:` with the secret, or `{ env: NAME }` to read it from an environment variable",
         "env" => "write `{ env: NAME }` with the name of an environment variable",
+        "limit" => "add `limit:` with the number of requests allowed, such as 100",
+        "per" => "add `per:` with a duration such as 1s for a rate limit, or hour, day or month for a quota",
         _ => "add the key",
     };
     Problem::new(format!("missing required key `{field}`"), help)
@@ -333,6 +335,8 @@ enum Expected {
     Boolean,
     /// A string or `{ env: NAME }`, as `file::SecretValue` takes.
     TextOrEnv,
+    /// A string or a list of strings, as `file::OneOrMany` takes.
+    TextOrList,
 }
 
 fn expected_kind(error: &YamlError) -> Option<Expected> {
@@ -351,6 +355,8 @@ fn classify_expected(text: &str) -> Option<Expected> {
     let text = text.to_lowercase();
     if text.contains("string or a mapping with the key `env`") {
         Some(Expected::TextOrEnv)
+    } else if text.contains("string or a list of strings") {
+        Some(Expected::TextOrList)
     } else if text.contains("sequence") {
         Some(Expected::List)
     } else if text.contains("mapping") || text.contains("struct") || text.contains("map") {
@@ -359,7 +365,7 @@ fn classify_expected(text: &str) -> Option<Expected> {
         Some(Expected::Text)
     } else if text.contains("bool") {
         Some(Expected::Boolean)
-    } else if ["u8", "u16", "u32", "u64", "usize", "integer"]
+    } else if ["u8", "u16", "u32", "u64", "usize", "i64", "integer"]
         .iter()
         .any(|name| text.contains(name))
     {
@@ -396,6 +402,10 @@ fn wrong_type(expected: Expected, found: Option<Found>, at_root: bool) -> Proble
         Expected::TextOrEnv => (
             "a string or `{ env: NAME }`",
             "quote the value, or write `{ env: NAME }` to read it from an environment variable",
+        ),
+        Expected::TextOrList => (
+            "a string or a list of strings",
+            "write one quoted value, or a list such as `[\"a\", \"b\"]`",
         ),
     };
     let message = match found {

@@ -1,5 +1,5 @@
 //! Checks for `routes`: names, the upstream reference, the `match` block, `rewrite`, header
-//! rules and the body size limit. Checks across routes are in `overlap`.
+//! rules, the body size limit and rate limits. Checks across routes are in `overlap`.
 
 use http::{HeaderName, HeaderValue, Method};
 use serde_saphyr::{Location, Spanned};
@@ -10,6 +10,7 @@ use super::fields::{
 use super::identity::{self, ProviderNames};
 use super::overlap;
 use super::paths::{self, is_segment_prefix};
+use super::rate_limits::{self, LimitOwner};
 use super::report::{line_of, Problem, Report};
 use super::suggest::{closest, quoted_list};
 use crate::file::{self, SpannedList, StringMap};
@@ -70,6 +71,7 @@ pub(super) fn routes(
         })
         .collect();
     overlap::check(&checked, report);
+    rate_limits::check_groups(items, report);
     checked.into_iter().map(|checked| checked.route).collect()
 }
 
@@ -117,6 +119,13 @@ fn route(
         .as_ref()
         .map(|ip| identity::ip_rules(ip, &key_path("ip"), report));
 
+    let rate_limits = rate_limits::rate_limits(
+        file.rate_limits.as_ref(),
+        &key_path("rate_limits"),
+        LimitOwner::Route,
+        report,
+    );
+
     let (path_match, facts, path_value) = matched?;
     Some(CheckedRoute {
         route: Route {
@@ -129,7 +138,7 @@ fn route(
             max_body_size,
             auth,
             ip,
-            rate_limits: Vec::new(),
+            rate_limits: rate_limits.unwrap_or_default(),
         },
         line: line_of(item),
         path_at: path_value.referenced,

@@ -1,15 +1,16 @@
 //! The admit phase: the body size limit, then the route's policies in a fixed order: IP
-//! rules, authentication, authorization.
+//! rules, authentication, authorization, rate limits and quotas.
 
 use http::{header, Request};
 use hyper::body::Incoming;
 
 use super::{ConnectionInfo, Exchange};
 use crate::error::ProxyError;
+use crate::policy::limit::checks;
 use crate::policy::{auth, client_ip, ip};
 use crate::route::Matched;
 use crate::snapshot::Shared;
-use crate::telemetry::metrics::AuthLabels;
+use crate::telemetry::metrics::{AuthLabels, LimitLabels};
 
 /// Runs the admit policies of the matched route.
 pub(super) async fn admit(
@@ -23,15 +24,27 @@ pub(super) async fn admit(
     let route = &snapshot.routes[matched.route];
     check_body_size(request, route.max_body_size)?;
 
+    let trusted = &snapshot.config.client_ip.trusted_proxies;
+    let client = client_ip::resolve(connection.client.ip(), request.headers(), trusted);
     if let Some(rules) = &route.model.ip {
-        let trusted = &snapshot.config.client_ip.trusted_proxies;
-        let client = client_ip::resolve(connection.client.ip(), request.headers(), trusted);
         ip::check(rules, client)?;
     }
+    if let Some(rules) = &route.model.auth {
+        authenticate(shared, request, exchange, matched, rules).await?;
+    }
+    limit(shared, request, exchange, matched, client).await
+}
 
-    let Some(rules) = &route.model.auth else {
-        return Ok(());
-    };
+/// Authenticates and authorizes the request, storing the identity in the exchange.
+async fn authenticate(
+    shared: &Shared,
+    request: &Request<Incoming>,
+    exchange: &mut Exchange,
+    matched: &Matched,
+    rules: &gatehouse_config::model::RouteAuth,
+) -> Result<(), ProxyError> {
+    let snapshot = exchange.snapshot.clone();
+    let route = &snapshot.routes[matched.route];
     let authenticated = snapshot
         .auth
         .authenticate(
@@ -72,5 +85,61 @@ fn check_body_size(request: &Request<Incoming>, limit: u64) -> Result<(), ProxyE
     match declared {
         Some(length) if length > limit => Err(ProxyError::BodyTooLarge { limit }),
         _ => Ok(()),
+    }
+}
+
+/// Checks and consumes the route's and the consumer's rate limits and quotas.
+async fn limit(
+    shared: &Shared,
+    request: &Request<Incoming>,
+    exchange: &mut Exchange,
+    matched: &Matched,
+    client: std::net::IpAddr,
+) -> Result<(), ProxyError> {
+    let snapshot = exchange.snapshot.clone();
+    let config = &snapshot.config;
+    let identity = exchange.identity.as_ref();
+    let subject = checks::Subject {
+        consumer: identity.and_then(|identity| identity.consumer),
+        identity,
+        client_ip: client,
+        headers: request.headers(),
+    };
+    let checks = checks::for_request(config, matched.route, &subject);
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let verdict = shared.limits.check(&checks, &shared.metrics).await?;
+    let plan = subject
+        .consumer
+        .and_then(|consumer| config.consumers[consumer].plan)
+        .map_or("", |plan| config.plans[plan].name.as_str());
+    for (policy, allowed) in &verdict.outcomes {
+        let labels = LimitLabels {
+            route: config.routes[matched.route].name.clone(),
+            plan: plan.to_string(),
+            limit: policy.clone(),
+            result: if verdict.allowed {
+                "allowed"
+            } else if *allowed {
+                "not_counted"
+            } else {
+                "limited"
+            }
+            .to_string(),
+        };
+        shared
+            .metrics
+            .rate_limit_decisions
+            .get_or_create(&labels)
+            .inc();
+    }
+    exchange.limit_headers = verdict.headers;
+    if verdict.allowed {
+        Ok(())
+    } else {
+        Err(ProxyError::RateLimited {
+            retry_after: verdict.retry_after,
+        })
     }
 }

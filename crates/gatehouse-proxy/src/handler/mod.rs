@@ -62,6 +62,8 @@ pub struct Exchange {
     pub bytes_in: Arc<AtomicU64>,
     /// The caller's identity from the admit phase, on routes with `auth`.
     pub identity: Option<Identity>,
+    /// Rate limit header fields for the response.
+    pub limit_headers: Vec<(http::HeaderName, HeaderValue)>,
 }
 
 /// Runs all phases for one request. Errors become JSON error responses, so the result is
@@ -87,6 +89,7 @@ pub async fn handle(
     response
         .headers_mut()
         .insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
+    crate::policy::limit::apply_headers(response.headers_mut(), &exchange.limit_headers);
     exchange.status = response.status().as_u16();
     let switched = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
     if let (true, Some(guard)) = (may_upgrade, &connection.guard) {
@@ -130,6 +133,7 @@ fn parse(shared: &Shared, request: &Request<Incoming>) -> Exchange {
         error: None,
         bytes_in: Arc::new(AtomicU64::new(0)),
         identity: None,
+        limit_headers: Vec::new(),
     }
 }
 

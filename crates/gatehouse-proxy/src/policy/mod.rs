@@ -8,3 +8,4 @@ pub mod auth;
 pub mod client_ip;
 pub mod http_client;
 pub mod ip;
+pub mod limit;

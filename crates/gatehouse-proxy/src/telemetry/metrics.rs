@@ -55,6 +55,19 @@ pub struct AuthLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    pub route: String,
+    pub plan: String,
+    pub limit: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StoreLabels {
+    pub store: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     pub result: String,
 }
@@ -79,6 +92,10 @@ pub struct Metrics {
     pub config_generation: Gauge,
     pub jwks_fetches: Family<ProviderResultLabels, Counter>,
     pub auth: Family<AuthLabels, Counter>,
+    pub rate_limit_decisions: Family<LimitLabels, Counter>,
+    pub rate_limit_store_errors: Family<StoreLabels, Counter>,
+    pub rate_limit_store_duration: Histogram,
+    pub rate_limit_local_keys: Gauge,
 }
 
 impl Default for Metrics {
@@ -102,6 +119,30 @@ impl Metrics {
         let config_generation = Gauge::<i64>::default();
         let jwks_fetches = Family::<ProviderResultLabels, Counter>::default();
         let auth = Family::<AuthLabels, Counter>::default();
+        let rate_limit_decisions = Family::<LimitLabels, Counter>::default();
+        let rate_limit_store_errors = Family::<StoreLabels, Counter>::default();
+        let rate_limit_store_duration = duration_histogram();
+        let rate_limit_local_keys = Gauge::<i64>::default();
+        registry.register(
+            "rate_limit_decisions",
+            "Rate limit and quota decisions by route, plan, limit and result (allowed or limited)",
+            rate_limit_decisions.clone(),
+        );
+        registry.register(
+            "rate_limit_store_errors",
+            "Failed calls to the rate limit store",
+            rate_limit_store_errors.clone(),
+        );
+        registry.register(
+            "rate_limit_store_duration_seconds",
+            "Time of one call to the rate limit store",
+            rate_limit_store_duration.clone(),
+        );
+        registry.register(
+            "rate_limit_local_keys",
+            "Counters held in the local rate limit store",
+            rate_limit_local_keys.clone(),
+        );
         registry.register(
             "requests",
             "Requests by route, method and status class",
@@ -155,6 +196,10 @@ impl Metrics {
         Metrics {
             jwks_fetches,
             auth,
+            rate_limit_decisions,
+            rate_limit_store_errors,
+            rate_limit_store_duration,
+            rate_limit_local_keys,
             registry,
             requests,
             request_duration,

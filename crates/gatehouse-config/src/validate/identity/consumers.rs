@@ -1,5 +1,5 @@
-//! Checks for `plans` and `consumers`: names and ids, the route and plan references, tags, and
-//! API keys, each of which must identify exactly one consumer.
+//! Checks for `plans` and `consumers`: names and ids, the route and plan references, tags,
+//! API keys, each of which must identify exactly one consumer, and rate limits and quotas.
 
 use std::collections::HashMap;
 
@@ -9,6 +9,7 @@ use crate::file::{self, SecretValue, SpannedList};
 use crate::keys::{hash_api_key, parse_key_hash, KeyHashError};
 use crate::model::{Consumer, Plan};
 use crate::validate::fields::{check_name, check_unique, check_unique_names, reference_index};
+use crate::validate::rate_limits::{self, LimitOwner};
 use crate::validate::report::{line_of, Problem, Report};
 
 use super::values::env_value;
@@ -48,11 +49,19 @@ fn plan(file: &file::Plan, path: &str, route_names: &[&str], report: &mut Report
         };
         list.value.iter().enumerate().filter_map(resolve).collect()
     });
+    let rate_limits = file.rate_limits.as_ref();
+    let rate_limits = rate_limits::rate_limits(
+        rate_limits,
+        &format!("{path}.rate_limits"),
+        LimitOwner::Plan,
+        report,
+    );
+    let quotas = rate_limits::quotas(file.quotas.as_ref(), &format!("{path}.quotas"), report);
     Plan {
         name: file.name.value.clone(),
         routes,
-        rate_limits: Vec::new(),
-        quotas: Vec::new(),
+        rate_limits: rate_limits.unwrap_or_default(),
+        quotas: quotas.unwrap_or_default(),
     }
 }
 
@@ -122,13 +131,20 @@ fn consumer(
         }
         api_keys.push(hash);
     }
+    let rate_limits = file.rate_limits.as_ref();
+    let rate_limits = rate_limits::rate_limits(
+        rate_limits,
+        &format!("{path}.rate_limits"),
+        LimitOwner::Consumer,
+        report,
+    );
     Consumer {
         id: file.id.value.clone(),
         plan,
         api_keys,
         tags: tags.iter().map(|tag| tag.value.clone()).collect(),
-        rate_limits: None,
-        quotas: None,
+        rate_limits,
+        quotas: rate_limits::quotas(file.quotas.as_ref(), &format!("{path}.quotas"), report),
     }
 }
 

@@ -1,0 +1,377 @@
+//! Rate limits and quotas of the admit phase.
+//!
+//! `checks` decides which counters a request touches, `gcra` holds the arithmetic, and the
+//! counters live in the `local` store or in Redis (`redis_store`). A request passes only when
+//! every limit allows it, and a rejected request consumes from none. While Redis fails, the
+//! local store stands in (`on_store_error: allow`) or requests get 503 (`deny`); Redis is
+//! tried again after one second.
+
+pub mod checks;
+pub mod gcra;
+pub mod local;
+pub mod redis_store;
+pub mod window;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_config::model::{LimitHeaders, LimitStore, OnStoreError, RateLimiting};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::error::ProxyError;
+use crate::telemetry::metrics::{Metrics, StoreLabels};
+use crate::upstream::target::now_millis;
+use gcra::Decision;
+use local::LocalStore;
+use redis_store::RedisStore;
+
+/// One counter a request touches.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// Storage id, unique per scope and subject.
+    pub id: String,
+    /// Policy name in response headers and metrics (`route-0`, `plan-1`, `quota-month`).
+    pub policy: String,
+    pub spec: Spec,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Spec {
+    Rate {
+        interval_us: u64,
+        burst: u64,
+        limit: u64,
+        per_us: u64,
+    },
+    Quota {
+        limit: u64,
+        window_end_us: u64,
+        window_us: u64,
+    },
+}
+
+impl Spec {
+    fn limit(&self) -> u64 {
+        match *self {
+            Spec::Rate { limit, .. } | Spec::Quota { limit, .. } => limit,
+        }
+    }
+
+    fn window_seconds(&self) -> u64 {
+        match *self {
+            Spec::Rate { per_us, .. } => per_us.div_ceil(1_000_000),
+            Spec::Quota { window_us, .. } => window_us / 1_000_000,
+        }
+    }
+}
+
+/// The outcome for a request: whether it passes, and the response header fields.
+pub struct Verdict {
+    pub allowed: bool,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Seconds to wait before retrying, for `Retry-After` on 429.
+    pub retry_after: u64,
+    /// Per check: policy name and whether it allowed the request, for metrics.
+    pub outcomes: Vec<(String, bool)>,
+}
+
+/// Usage of one counter, for the admin API.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Usage {
+    pub policy: String,
+    pub limit: u64,
+    pub used: u64,
+    pub remaining: u64,
+    /// Seconds until the counter is back to full (rate) or the window ends (quota).
+    pub reset_seconds: u64,
+}
+
+/// The limiter of the process, kept across reloads.
+pub struct LimitRuntime {
+    settings: RateLimiting,
+    local: LocalStore,
+    redis: Option<Arc<RedisStore>>,
+    /// `now_millis` until which Redis is skipped after a failure.
+    redis_down_until: AtomicU64,
+}
+
+impl LimitRuntime {
+    pub fn new(settings: &RateLimiting, workers: usize) -> Arc<Self> {
+        let redis = match (&settings.store, &settings.redis) {
+            (LimitStore::Redis, Some(redis)) => Some(RedisStore::new(redis, workers)),
+            _ => None,
+        };
+        Arc::new(LimitRuntime {
+            settings: settings.clone(),
+            local: LocalStore::default(),
+            redis,
+            redis_down_until: AtomicU64::new(0),
+        })
+    }
+
+    pub fn settings(&self) -> &RateLimiting {
+        &self.settings
+    }
+
+    /// Checks and consumes `checks`. Errors only when Redis fails and `on_store_error` is deny.
+    pub async fn check(&self, checks: &[Check], metrics: &Metrics) -> Result<Verdict, ProxyError> {
+        let now = checks::unix_now();
+        let decisions = match self.redis_if_up() {
+            Some(redis) => {
+                let started = Instant::now();
+                let result = redis.check(checks).await;
+                metrics
+                    .rate_limit_store_duration
+                    .observe(started.elapsed().as_secs_f64());
+                match result {
+                    Ok((decisions, _)) => decisions,
+                    Err(err) => self.on_redis_error(err, checks, now, metrics)?,
+                }
+            }
+            None if self.redis.is_some() => self.fallback(checks, now)?,
+            None => self.local.check(checks, now),
+        };
+        Ok(self.verdict(checks, &decisions))
+    }
+
+    fn redis_if_up(&self) -> Option<&RedisStore> {
+        let redis = self.redis.as_deref()?;
+        (now_millis() >= self.redis_down_until.load(Ordering::Relaxed)).then_some(redis)
+    }
+
+    fn on_redis_error(
+        &self,
+        err: redis_store::RedisError,
+        checks: &[Check],
+        now: u64,
+        metrics: &Metrics,
+    ) -> Result<Vec<Decision>, ProxyError> {
+        let first = now_millis()
+            >= self
+                .redis_down_until
+                .swap(now_millis() + 1000, Ordering::Relaxed);
+        metrics
+            .rate_limit_store_errors
+            .get_or_create(&StoreLabels {
+                store: "redis".to_string(),
+            })
+            .inc();
+        if first {
+            tracing::warn!(error = %err, on_store_error = ?self.settings.on_store_error, "rate limit store failed; retrying Redis in 1 s");
+        }
+        self.fallback(checks, now)
+    }
+
+    fn fallback(&self, checks: &[Check], now: u64) -> Result<Vec<Decision>, ProxyError> {
+        match self.settings.on_store_error {
+            OnStoreError::Allow => Ok(self.local.check(checks, now)),
+            OnStoreError::Deny => Err(ProxyError::LimitStoreUnavailable),
+        }
+    }
+
+    fn verdict(&self, checks: &[Check], decisions: &[Decision]) -> Verdict {
+        let allowed = decisions.iter().all(|decision| decision.allowed);
+        let retry_after = decisions
+            .iter()
+            .filter(|decision| !decision.allowed)
+            .map(|decision| decision.retry_after_us.div_ceil(1_000_000))
+            .max()
+            .unwrap_or(0);
+        let outcomes = checks
+            .iter()
+            .zip(decisions)
+            .map(|(check, decision)| (check.policy.clone(), decision.allowed))
+            .collect();
+        let headers = response_headers(self.settings.headers, checks, decisions);
+        Verdict {
+            allowed,
+            headers,
+            retry_after: retry_after.max(u64::from(!allowed)),
+            outcomes,
+        }
+    }
+
+    /// Reports usage of `checks` without consuming.
+    pub async fn usage(&self, checks: &[Check]) -> Result<Vec<Usage>, ProxyError> {
+        let now = checks::unix_now();
+        let stored = match self.redis.as_deref() {
+            Some(redis) => redis.peek(checks).await.map_err(|err| {
+                tracing::warn!(error = %err, "reading rate limit usage from Redis failed");
+                ProxyError::LimitStoreUnavailable
+            })?,
+            None => self.local.peek(checks, now),
+        };
+        Ok(checks
+            .iter()
+            .zip(stored)
+            .map(|(check, stored)| usage(check, stored, now))
+            .collect())
+    }
+
+    /// Resets the counters of `checks`.
+    pub async fn reset(&self, checks: &[Check]) -> Result<(), ProxyError> {
+        let ids: Vec<String> = checks.iter().map(|check| check.id.clone()).collect();
+        self.local.reset(&ids);
+        if let Some(redis) = self.redis.as_deref() {
+            redis.reset(&ids).await.map_err(|err| {
+                tracing::warn!(error = %err, "resetting rate limit usage in Redis failed");
+                ProxyError::LimitStoreUnavailable
+            })?;
+        }
+        Ok(())
+    }
+
+    fn state_file(&self) -> Option<&PathBuf> {
+        match self.settings.store {
+            LimitStore::Memory => self.settings.state_file.as_ref(),
+            LimitStore::Redis => None,
+        }
+    }
+
+    /// Restores quota counters from the state file, if one is configured.
+    pub fn load_state(&self) {
+        let Some(path) = self.state_file() else {
+            return;
+        };
+        match self.local.load(path, checks::unix_now()) {
+            Ok(count) => {
+                tracing::info!(path = %path.display(), counters = count, "quota counters restored")
+            }
+            Err(err) => {
+                tracing::error!(path = %path.display(), error = %err, "reading the quota state file failed; quotas start from zero")
+            }
+        }
+    }
+
+    /// Writes quota counters to the state file, if one is configured.
+    pub fn save_state(&self) {
+        let Some(path) = self.state_file() else {
+            return;
+        };
+        if let Err(err) = self.local.save(path, checks::unix_now()) {
+            tracing::error!(path = %path.display(), error = %err, "writing the quota state file failed");
+        }
+    }
+
+    /// Runs the sweep of idle local counters every second and the state file writes, until
+    /// the runtime is dropped.
+    pub fn start_background(
+        self: &Arc<Self>,
+        keys_gauge: prometheus_client::metrics::gauge::Gauge,
+    ) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut last_save = Instant::now();
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let Some(runtime) = weak.upgrade() else {
+                    return;
+                };
+                let keys = runtime.local.sweep(checks::unix_now());
+                keys_gauge.set(keys as i64);
+                if last_save.elapsed() >= runtime.settings.state_interval {
+                    runtime.save_state();
+                    last_save = Instant::now();
+                }
+            }
+        });
+    }
+}
+
+fn usage(check: &Check, stored: u64, now: u64) -> Usage {
+    let (used, reset_us, limit) = match check.spec {
+        Spec::Rate {
+            interval_us, burst, ..
+        } => (
+            gcra::rate_used(stored, now, interval_us).min(burst),
+            stored.saturating_sub(now),
+            burst,
+        ),
+        Spec::Quota {
+            limit,
+            window_end_us,
+            ..
+        } => (stored, window_end_us.saturating_sub(now), limit),
+    };
+    Usage {
+        policy: check.policy.clone(),
+        limit: check.spec.limit(),
+        used,
+        remaining: limit.saturating_sub(used),
+        reset_seconds: reset_us.div_ceil(1_000_000),
+    }
+}
+
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// Builds the limit header fields: every policy in `RateLimit-Policy`, and the one with the
+/// fewest requests remaining in `RateLimit` (or in the `X-RateLimit-*` fields).
+fn response_headers(
+    style: LimitHeaders,
+    checks: &[Check],
+    decisions: &[Decision],
+) -> Vec<(HeaderName, HeaderValue)> {
+    let Some((tightest, decision)) = checks
+        .iter()
+        .zip(decisions)
+        .min_by_key(|(_, decision)| (decision.allowed, decision.remaining))
+    else {
+        return Vec::new();
+    };
+    let reset = decision.reset_us.div_ceil(1_000_000);
+    let fields: Vec<(HeaderName, String)> = match style {
+        LimitHeaders::Off => Vec::new(),
+        LimitHeaders::Draft => {
+            let policies: Vec<String> = checks
+                .iter()
+                .map(|check| {
+                    format!(
+                        "\"{}\";q={};w={}",
+                        check.policy,
+                        check.spec.limit(),
+                        check.spec.window_seconds()
+                    )
+                })
+                .collect();
+            vec![
+                (RATELIMIT_POLICY.clone(), policies.join(", ")),
+                (
+                    RATELIMIT.clone(),
+                    format!(
+                        "\"{}\";r={};t={}",
+                        tightest.policy, decision.remaining, reset
+                    ),
+                ),
+            ]
+        }
+        LimitHeaders::Legacy => vec![
+            (X_RATELIMIT_LIMIT.clone(), tightest.spec.limit().to_string()),
+            (
+                X_RATELIMIT_REMAINING.clone(),
+                decision.remaining.to_string(),
+            ),
+            (X_RATELIMIT_RESET.clone(), reset.to_string()),
+        ],
+    };
+    fields
+        .into_iter()
+        .filter_map(|(name, value)| {
+            HeaderValue::from_str(&value)
+                .ok()
+                .map(|value| (name, value))
+        })
+        .collect()
+}
+
+/// Adds the verdict's header fields to a response.
+pub fn apply_headers(headers: &mut HeaderMap, fields: &[(HeaderName, HeaderValue)]) {
+    for (name, value) in fields {
+        headers.insert(name.clone(), value.clone());
+    }
+}

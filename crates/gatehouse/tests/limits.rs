@@ -1,0 +1,488 @@
+//! Rate limits and quotas end to end, in memory and shared through a real Redis.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use support::redis::RedisServer;
+use support::{request, send, Gatehouse, Reply, Upstream, ADMIN};
+
+fn key_hash(key: &str) -> String {
+    gatehouse_config::keys::format_key_hash(&gatehouse_config::keys::hash_api_key(key))
+}
+
+/// A configuration with consumers `bob` (plan free) and `acme` (plan pro, own limits).
+fn config(upstream: &Upstream, rate_limiting: &str, plans: &str, routes: &str) -> String {
+    format!(
+        r#"listeners:
+  - name: public
+    address: "127.0.0.1:0"
+admin:
+  address: "{ADMIN}"
+access_log:
+  format: json
+rate_limiting:
+{rate_limiting}
+plans:
+{plans}
+consumers:
+  - id: bob
+    plan: free
+    api_keys: ["{bob}"]
+  - id: carol
+    plan: free
+    api_keys: ["{carol}"]
+  - id: acme
+    plan: pro
+    api_keys: ["{acme}"]
+    rate_limits:
+      - {{ limit: 5, per: 60s }}
+upstreams:
+  - name: backend
+    targets:
+      - url: "{url}"
+routes:
+{routes}"#,
+        bob = key_hash("bob-key"),
+        carol = key_hash("carol-key"),
+        acme = key_hash("acme-key"),
+        url = upstream.url(),
+    )
+}
+
+const PLANS: &str = "  - name: free\n    rate_limits:\n      - { limit: 3, per: 60s }\n  - name: pro\n    rate_limits:\n      - { limit: 1, per: 60s }\n";
+const KEYED: &str = "  - name: keyed\n    match: { path_prefix: /keyed }\n    upstream: backend\n    auth: { methods: [api_key] }\n";
+
+fn call(gateway: &Gatehouse, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut builder = request("GET", path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    send(
+        gateway.public(),
+        builder.body(Full::new(Bytes::new())).unwrap(),
+    )
+}
+
+fn statuses(gateway: &Gatehouse, path: &str, headers: &[(&str, &str)], count: usize) -> Vec<u16> {
+    (0..count)
+        .map(|_| call(gateway, path, headers).status.as_u16())
+        .collect()
+}
+
+#[test]
+fn plan_limit_gives_429_with_draft_headers() {
+    let upstream = Upstream::echo();
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, KEYED));
+    let bob = [("x-api-key", "bob-key")];
+    let first = call(&gateway, "/keyed", &bob);
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.header("ratelimit-policy"),
+        Some("\"plan-0\";q=3;w=60")
+    );
+    assert_eq!(first.header("ratelimit"), Some("\"plan-0\";r=2;t=20"));
+    assert_eq!(statuses(&gateway, "/keyed", &bob, 2), [200, 200]);
+
+    let limited = call(&gateway, "/keyed", &bob);
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.json()["error"]["code"], "rate_limited");
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=20).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(
+        limited.header("ratelimit").unwrap().contains("r=0"),
+        "{:?}",
+        limited.header("ratelimit")
+    );
+    assert_eq!(
+        upstream.requests().len(),
+        3,
+        "the limited request reached the upstream"
+    );
+}
+
+#[test]
+fn legacy_headers_when_configured() {
+    let upstream = Upstream::echo();
+    let gateway = Gatehouse::start(&config(
+        &upstream,
+        "  store: memory\n  headers: legacy",
+        PLANS,
+        KEYED,
+    ));
+    let reply = call(&gateway, "/keyed", &[("x-api-key", "bob-key")]);
+    assert_eq!(reply.header("x-ratelimit-limit"), Some("3"));
+    assert_eq!(reply.header("x-ratelimit-remaining"), Some("2"));
+    assert_eq!(reply.header("x-ratelimit-reset"), Some("20"));
+    assert_eq!(reply.header("ratelimit"), None);
+}
+
+#[test]
+fn consumers_never_share_limits() {
+    let upstream = Upstream::echo();
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, KEYED));
+    assert_eq!(
+        statuses(&gateway, "/keyed", &[("x-api-key", "bob-key")], 4),
+        [200, 200, 200, 429]
+    );
+    assert_eq!(
+        statuses(&gateway, "/keyed", &[("x-api-key", "carol-key")], 4),
+        [200, 200, 200, 429]
+    );
+    // acme's own limit (5) replaces the pro plan's (1).
+    assert_eq!(
+        statuses(&gateway, "/keyed", &[("x-api-key", "acme-key")], 6),
+        [200, 200, 200, 200, 200, 429]
+    );
+}
+
+#[test]
+fn client_ip_limits_per_route_unless_grouped() {
+    let upstream = Upstream::echo();
+    let routes = "  - name: a\n    match: { path_prefix: /a }\n    upstream: backend\n    rate_limits:\n      - { key: client_ip, limit: 2, per: 60s }\n  - name: b\n    match: { path_prefix: /b }\n    upstream: backend\n    rate_limits:\n      - { key: client_ip, limit: 2, per: 60s }\n  - name: c\n    match: { path_prefix: /c }\n    upstream: backend\n    rate_limits:\n      - { key: client_ip, limit: 2, per: 60s, group: pool }\n  - name: d\n    match: { path_prefix: /d }\n    upstream: backend\n    rate_limits:\n      - { key: client_ip, limit: 2, per: 60s, group: pool }\n";
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, routes));
+    assert_eq!(statuses(&gateway, "/a", &[], 3), [200, 200, 429]);
+    assert_eq!(
+        statuses(&gateway, "/b", &[], 2),
+        [200, 200],
+        "route b shared route a's counter"
+    );
+    assert_eq!(statuses(&gateway, "/c", &[], 1), [200]);
+    assert_eq!(
+        statuses(&gateway, "/d", &[], 2),
+        [200, 429],
+        "grouped routes must share"
+    );
+}
+
+#[test]
+fn rotating_forwarded_for_cannot_escape() {
+    let upstream = Upstream::echo();
+    let routes = "  - name: a\n    match: { path_prefix: /a }\n    upstream: backend\n    rate_limits:\n      - { key: client_ip, limit: 2, per: 60s }\n";
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, routes));
+    let results: Vec<u16> = (0..4)
+        .map(|index| {
+            call(
+                &gateway,
+                "/a",
+                &[("x-forwarded-for", &format!("198.51.100.{index}"))],
+            )
+            .status
+            .as_u16()
+        })
+        .collect();
+    assert_eq!(results, [200, 200, 429, 429]);
+}
+
+#[test]
+fn header_key_counts_per_value() {
+    let upstream = Upstream::echo();
+    let routes = "  - name: a\n    match: { path_prefix: /a }\n    upstream: backend\n    rate_limits:\n      - { key: \"header:x-tenant\", limit: 1, per: 60s }\n";
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, routes));
+    assert_eq!(
+        statuses(&gateway, "/a", &[("x-tenant", "one")], 2),
+        [200, 429]
+    );
+    assert_eq!(statuses(&gateway, "/a", &[("x-tenant", "two")], 1), [200]);
+}
+
+#[test]
+fn burst_window_never_exceeds_limit_plus_burst() {
+    let upstream = Upstream::echo();
+    let routes = "  - name: a\n    match: { path_prefix: /a }\n    upstream: backend\n    rate_limits:\n      - { key: route, limit: 5, per: 1s, burst: 5 }\n";
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, routes));
+    let started = Instant::now();
+    let mut admitted = Vec::new();
+    while started.elapsed() < Duration::from_millis(2500) {
+        if call(&gateway, "/a", &[]).status == 200 {
+            admitted.push(started.elapsed());
+        }
+    }
+    for (index, start) in admitted.iter().enumerate() {
+        let in_window = admitted[index..]
+            .iter()
+            .take_while(|time| **time < *start + Duration::from_secs(1))
+            .count();
+        assert!(
+            in_window <= 10,
+            "{in_window} requests passed within one second: {admitted:?}"
+        );
+    }
+    assert!(
+        admitted.len() >= 10,
+        "only {} requests passed in 2.5 s",
+        admitted.len()
+    );
+}
+
+#[test]
+fn rejected_requests_do_not_consume_quota() {
+    let upstream = Upstream::echo();
+    let plans = "  - name: free\n    rate_limits:\n      - { limit: 1, per: 60s }\n    quotas:\n      - { limit: 5, per: day }\n  - name: pro\n";
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", plans, KEYED));
+    assert_eq!(
+        statuses(&gateway, "/keyed", &[("x-api-key", "bob-key")], 3),
+        [200, 429, 429]
+    );
+    let usage = support::get(gateway.admin(), "/admin/consumers/bob/usage").json();
+    let quota = usage["limits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|limit| limit["policy"] == "quota-day")
+        .expect("quota listed")
+        .clone();
+    assert_eq!(quota["used"], 1, "{usage}");
+    assert_eq!(quota["limit"], 5);
+}
+
+#[test]
+fn admin_usage_and_reset() {
+    let upstream = Upstream::echo();
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, KEYED));
+    assert_eq!(
+        statuses(&gateway, "/keyed", &[("x-api-key", "bob-key")], 4),
+        [200, 200, 200, 429]
+    );
+    let usage = support::get(gateway.admin(), "/admin/consumers/bob/usage").json();
+    assert_eq!(usage["limits"][0]["policy"], "plan-0");
+    assert_eq!(usage["limits"][0]["used"], 3);
+    assert_eq!(usage["limits"][0]["remaining"], 0);
+    assert!(usage["limits"][0]["reset_seconds"].as_u64().unwrap() > 0);
+    let reset = send(
+        gateway.admin(),
+        http::Request::delete("/admin/consumers/bob/usage")
+            .header("host", "admin")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    );
+    assert_eq!(reset.status, 200);
+    assert_eq!(
+        call(&gateway, "/keyed", &[("x-api-key", "bob-key")]).status,
+        200
+    );
+    assert_eq!(
+        support::get(gateway.admin(), "/admin/consumers/nobody/usage").status,
+        404
+    );
+}
+
+#[test]
+fn idle_local_keys_expire() {
+    let upstream = Upstream::echo();
+    let routes = "  - name: a\n    match: { path_prefix: /a }\n    upstream: backend\n    rate_limits:\n      - { key: \"header:x-key\", limit: 1, per: 300ms }\n";
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, routes));
+    for index in 0..30 {
+        call(&gateway, "/a", &[("x-key", &format!("k{index}"))]);
+    }
+    let gauge = |gateway: &Gatehouse| -> u64 {
+        let metrics = support::get(gateway.admin(), "/metrics").text();
+        let line = metrics
+            .lines()
+            .find(|line| line.starts_with("gatehouse_rate_limit_local_keys "))
+            .expect("gauge exported")
+            .to_string();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(1100));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while gauge(&gateway) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "idle counters were not removed: {}",
+            gauge(&gateway)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn memory_quota_survives_restart() {
+    let upstream = Upstream::echo();
+    let plans = "  - name: free\n    quotas:\n      - { limit: 3, per: day }\n  - name: pro\n";
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("limits.state");
+    let rate_limiting = format!("  store: memory\n  state_file: \"{}\"", state.display());
+    let yaml = config(&upstream, &rate_limiting, plans, KEYED);
+    let gateway = Gatehouse::start(&yaml);
+    assert_eq!(
+        statuses(&gateway, "/keyed", &[("x-api-key", "bob-key")], 2),
+        [200, 200]
+    );
+    assert!(gateway.stop().success());
+    assert!(state.exists(), "the state file was not written at shutdown");
+
+    let restarted = Gatehouse::start(&yaml);
+    assert_eq!(
+        statuses(&restarted, "/keyed", &[("x-api-key", "bob-key")], 2),
+        [200, 429]
+    );
+}
+
+fn redis_config(
+    upstream: &Upstream,
+    redis: &RedisServer,
+    on_error: &str,
+    plans: &str,
+    routes: &str,
+) -> String {
+    let rate_limiting = format!("  store: redis\n  redis:\n    url: \"{}\"\n    timeout: 100ms\n  on_store_error: {on_error}", redis.url());
+    config(upstream, &rate_limiting, plans, routes)
+}
+
+const SHARED_ROUTE: &str = "  - name: shared\n    match: { path_prefix: /shared }\n    upstream: backend\n    rate_limits:\n      - { key: route, limit: 10, per: 60s }\n";
+
+#[test]
+fn redis_limit_shared_by_three_instances() {
+    let upstream = Upstream::echo();
+    let redis = RedisServer::start();
+    let yaml = redis_config(&upstream, &redis, "allow", PLANS, SHARED_ROUTE);
+    let gateways: Vec<Gatehouse> = (0..3).map(|_| Gatehouse::start(&yaml)).collect();
+    let mut allowed = 0;
+    for round in 0..12 {
+        for gateway in &gateways {
+            let status = call(gateway, "/shared", &[]).status;
+            assert!(
+                status == 200 || status == 429,
+                "round {round}: status {status}"
+            );
+            allowed += usize::from(status == 200);
+        }
+    }
+    // Ten at once; one more refills every six seconds, which this test never waits for.
+    assert_eq!(
+        allowed, 10,
+        "{allowed} requests passed a shared limit of 10 across 3 instances"
+    );
+}
+
+#[test]
+fn redis_quota_survives_restart() {
+    let upstream = Upstream::echo();
+    let redis = RedisServer::start();
+    let plans = "  - name: free\n    quotas:\n      - { limit: 3, per: month }\n  - name: pro\n";
+    let yaml = redis_config(&upstream, &redis, "allow", plans, KEYED);
+    let gateway = Gatehouse::start(&yaml);
+    assert_eq!(
+        statuses(&gateway, "/keyed", &[("x-api-key", "bob-key")], 2),
+        [200, 200]
+    );
+    drop(gateway);
+    let restarted = Gatehouse::start(&yaml);
+    assert_eq!(
+        statuses(&restarted, "/keyed", &[("x-api-key", "bob-key")], 2),
+        [200, 429]
+    );
+}
+
+#[test]
+fn redis_outage_with_allow_then_recovery() {
+    let upstream = Upstream::echo();
+    let mut redis = RedisServer::start();
+    let gateway = Gatehouse::start(&redis_config(
+        &upstream,
+        &redis,
+        "allow",
+        PLANS,
+        SHARED_ROUTE,
+    ));
+    assert_eq!(call(&gateway, "/shared", &[]).status, 200);
+    redis.stop();
+    let started = Instant::now();
+    let during: Vec<u16> = statuses(&gateway, "/shared", &[], 5);
+    assert!(
+        during.iter().all(|status| *status == 200 || *status == 429),
+        "{during:?}"
+    );
+    assert!(
+        during.contains(&200),
+        "allow must let requests through: {during:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "requests stalled: {:?}",
+        started.elapsed()
+    );
+    let metrics = support::get(gateway.admin(), "/metrics").text();
+    assert!(
+        metrics.contains("gatehouse_rate_limit_store_errors_total{store=\"redis\"}"),
+        "{metrics}"
+    );
+
+    redis.restart();
+    std::thread::sleep(Duration::from_millis(1200));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        call(&gateway, "/shared", &[]);
+        if redis
+            .command(&["EXISTS", "{gatehouse}:r:shared:0:all"])
+            .as_deref()
+            == Some(":1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not go back to Redis"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn redis_outage_with_deny() {
+    let upstream = Upstream::echo();
+    let mut redis = RedisServer::start();
+    let gateway = Gatehouse::start(&redis_config(
+        &upstream,
+        &redis,
+        "deny",
+        PLANS,
+        SHARED_ROUTE,
+    ));
+    assert_eq!(call(&gateway, "/shared", &[]).status, 200);
+    redis.stop();
+    let started = Instant::now();
+    let reply = call(&gateway, "/shared", &[]);
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["code"], "rate_limit_unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the request stalled for {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn slow_redis_never_stalls() {
+    let upstream = Upstream::echo();
+    let redis = RedisServer::start();
+    let gateway = Gatehouse::start(&redis_config(
+        &upstream,
+        &redis,
+        "allow",
+        PLANS,
+        SHARED_ROUTE,
+    ));
+    assert_eq!(call(&gateway, "/shared", &[]).status, 200);
+    let port = redis.port;
+    let blocker =
+        std::thread::spawn(move || support::redis::command(port, &["DEBUG", "SLEEP", "1"]));
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let reply = call(&gateway, "/shared", &[]);
+    let waited = started.elapsed();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(
+        waited < Duration::from_millis(600),
+        "the request waited {waited:?} for a slow Redis"
+    );
+    blocker.join().unwrap();
+    let metrics = support::get(gateway.admin(), "/metrics").text();
+    assert!(
+        metrics.contains("gatehouse_rate_limit_store_errors_total{store=\"redis\"}"),
+        "{metrics}"
+    );
+}
