@@ -42,16 +42,19 @@ fn print_intro(gateway: &gatehouse_proxy::Gateway, upstream: std::net::SocketAdd
         .unwrap_or_default();
     eprintln!(
         "\nGatehouse demo is running. The sample market-data API listens on {upstream}.\n\
-         Two consumers have API keys: free-user (plan free) and pro-user (plan pro).\n\
+         Two consumers have API keys: free-user (plan free: 5 requests a minute, 1000 a day)\n\
+         and pro-user (plan pro: 100 a second, bursts of 200).\n\
          Try:\n  \
          curl -i http://{address}/v1/prices                                      # public: list of symbols\n  \
          curl -i http://{address}/v1/prices/AAPL                                 # 401: an API key is required\n  \
-         curl -i -H 'x-api-key: free-demo-key' http://{address}/v1/prices/AAPL   # 200 for free-user\n  \
+         curl -i -H 'x-api-key: free-demo-key' http://{address}/v1/prices/AAPL   # 200 for free-user, with RateLimit headers\n  \
+         for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' -H 'x-api-key: free-demo-key' http://{address}/v1/prices/AAPL; done; echo   # 429 after 5\n  \
          curl -i -H 'x-api-key: free-demo-key' http://{address}/status           # 403: not in the free plan\n  \
          curl -i -H 'x-api-key: pro-demo-key' http://{address}/status            # 200, rewritten to /v1/market/status\n  \
          curl -i http://{address}/nope                                           # no route: JSON 404 from the gateway\n  \
          curl -s http://{admin}/admin/routes                                     # the compiled route table\n  \
-         curl -s http://{admin}/metrics                                          # Prometheus metrics\n\
+         curl -s http://{admin}/metrics                                          # Prometheus metrics\n  \
+         curl -s http://{admin}/admin/consumers/free-user/usage                  # free-user's limits and use\n\
          Each request prints one JSON access log line on stdout. Press Ctrl-C to stop.\n"
     );
 }
