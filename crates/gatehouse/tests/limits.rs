@@ -486,3 +486,64 @@ fn slow_redis_never_stalls() {
         "{metrics}"
     );
 }
+
+#[test]
+fn claim_key_counts_per_claim_value() {
+    let upstream = Upstream::echo();
+    let secret = "a-shared-secret-of-at-least-32-bytes!";
+    let yaml = format!(
+        r#"listeners:
+  - name: public
+    address: "127.0.0.1:0"
+admin:
+  address: "{ADMIN}"
+authentication:
+  jwt:
+    - name: shared
+      issuer: "https://idp.example.com/"
+      audiences: [gatehouse]
+      secrets: [{{ env: GATEHOUSE_TEST_HMAC }}]
+      algorithms: [HS256]
+upstreams:
+  - name: backend
+    targets:
+      - url: "{url}"
+routes:
+  - name: tenant
+    match: {{ path_prefix: /t }}
+    upstream: backend
+    auth: {{ methods: ["jwt:shared"] }}
+    rate_limits:
+      - {{ key: "claim:tenant", limit: 2, per: 60s }}
+"#,
+        url = upstream.url()
+    );
+    let gateway = Gatehouse::start_with_env(
+        tempfile::tempdir().unwrap(),
+        &yaml,
+        &[("GATEHOUSE_TEST_HMAC", secret)],
+    );
+    let token = |tenant: &str| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let claims = serde_json::json!({"iss": "https://idp.example.com/", "aud": "gatehouse", "sub": "someone", "tenant": tenant, "exp": now + 300});
+        let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).unwrap();
+        format!(
+            "Bearer {}",
+            jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap()
+        )
+    };
+    let red = token("red");
+    assert_eq!(
+        statuses(&gateway, "/t", &[("authorization", &red)], 3),
+        [200, 200, 429]
+    );
+    let blue = token("blue");
+    assert_eq!(
+        statuses(&gateway, "/t", &[("authorization", &blue)], 1),
+        [200],
+        "tenants shared a counter"
+    );
+}
