@@ -224,6 +224,31 @@ pub struct Route {
     pub rate_limits: Vec<RateLimit>,
 }
 
+impl Route {
+    /// Returns a route that matches `path` alone, sends to upstream 0 and has no policies,
+    /// for tests and benchmarks that build route tables in code.
+    pub fn with_path(name: &str, path: PathMatch) -> Route {
+        Route {
+            name: name.to_string(),
+            matcher: RouteMatch {
+                hosts: Vec::new(),
+                path,
+                methods: Vec::new(),
+                headers: Vec::new(),
+                query: Vec::new(),
+            },
+            upstream: 0,
+            rewrite: None,
+            request_headers: HeaderRules::default(),
+            response_headers: HeaderRules::default(),
+            max_body_size: None,
+            auth: None,
+            ip: None,
+            rate_limits: Vec::new(),
+        }
+    }
+}
+
 /// What a request must look like to match a route. Empty lists match anything.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteMatch {

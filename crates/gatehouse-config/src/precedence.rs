@@ -114,27 +114,9 @@ fn compare_paths(a: &PathMatch, b: &PathMatch) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{HeaderRules, RouteMatch};
 
     fn route(path: PathMatch) -> Route {
-        Route {
-            name: String::new(),
-            matcher: RouteMatch {
-                hosts: Vec::new(),
-                path,
-                methods: Vec::new(),
-                headers: Vec::new(),
-                query: Vec::new(),
-            },
-            upstream: 0,
-            rewrite: None,
-            request_headers: HeaderRules::default(),
-            response_headers: HeaderRules::default(),
-            max_body_size: None,
-            auth: None,
-            ip: None,
-            rate_limits: Vec::new(),
-        }
+        Route::with_path("", path)
     }
 
     #[test]

@@ -9,28 +9,11 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use gatehouse_config::model::{HeaderRules, PathMatch, Route, RouteMatch};
+use gatehouse_config::model::{PathMatch, Route};
 use gatehouse_proxy::route::Router;
 
 fn route(name: String, path: PathMatch) -> Route {
-    Route {
-        name,
-        matcher: RouteMatch {
-            hosts: Vec::new(),
-            path,
-            methods: Vec::new(),
-            headers: Vec::new(),
-            query: Vec::new(),
-        },
-        upstream: 0,
-        rewrite: None,
-        request_headers: HeaderRules::default(),
-        response_headers: HeaderRules::default(),
-        max_body_size: None,
-        auth: None,
-        ip: None,
-        rate_limits: Vec::new(),
-    }
+    Route::with_path(&name, path)
 }
 
 /// Replaces every `{name}` segment with a value, as a client request would.

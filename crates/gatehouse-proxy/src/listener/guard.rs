@@ -317,14 +317,15 @@ fn find_head_end(bytes: &[u8]) -> Option<usize> {
         })
 }
 
-/// A stream whose reads the guard observes; writes pass through untouched.
+/// A stream whose reads the guard observes; writes pass through untouched. Without a state
+/// (HTTP/2 connections) reads pass through as well.
 pub struct Guarded<S> {
     inner: S,
-    state: Arc<GuardState>,
+    state: Option<Arc<GuardState>>,
 }
 
 impl<S> Guarded<S> {
-    pub fn new(inner: S, state: Arc<GuardState>) -> Self {
+    pub fn new(inner: S, state: Option<Arc<GuardState>>) -> Self {
         Guarded { inner, state }
     }
 }
@@ -337,8 +338,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &polled {
-            let state = self.state.clone();
+        if let (Poll::Ready(Ok(())), Some(state)) = (&polled, &self.state) {
             state.observe(&buf.filled()[before..]);
         }
         polled

@@ -242,28 +242,11 @@ impl Connection {
         let service =
             service_fn(move |request| handler::handle(shared.clone(), info.clone(), request));
         let builder = http_builder(server, http2);
-        let result = match guard {
-            Some(guard) => {
-                let io = TokioIo::new(Guarded::new(stream, guard));
-                graceful
-                    .watch(
-                        builder
-                            .serve_connection_with_upgrades(io, service)
-                            .into_owned(),
-                    )
-                    .await
-            }
-            None => {
-                let io = TokioIo::new(stream);
-                graceful
-                    .watch(
-                        builder
-                            .serve_connection_with_upgrades(io, service)
-                            .into_owned(),
-                    )
-                    .await
-            }
-        };
+        let io = TokioIo::new(Guarded::new(stream, guard));
+        let connection = builder
+            .serve_connection_with_upgrades(io, service)
+            .into_owned();
+        let result = graceful.watch(connection).await;
         if let Err(err) = result {
             tracing::debug!(client = %self.client, error = %err, "client connection ended with an error");
         }

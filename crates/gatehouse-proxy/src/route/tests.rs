@@ -3,29 +3,12 @@
 
 use std::path::PathBuf;
 
-use gatehouse_config::model::{HeaderRules, HostPattern, PathMatch, Route, RouteMatch};
+use gatehouse_config::model::{HostPattern, PathMatch, Route};
 
 use super::*;
 
 fn route(name: &str, path: PathMatch) -> Route {
-    Route {
-        name: name.to_string(),
-        matcher: RouteMatch {
-            hosts: Vec::new(),
-            path,
-            methods: Vec::new(),
-            headers: Vec::new(),
-            query: Vec::new(),
-        },
-        upstream: 0,
-        rewrite: None,
-        request_headers: HeaderRules::default(),
-        response_headers: HeaderRules::default(),
-        max_body_size: None,
-        auth: None,
-        ip: None,
-        rate_limits: Vec::new(),
-    }
+    Route::with_path(name, path)
 }
 
 fn find(router: &Router, path: &str) -> Option<usize> {
