@@ -25,7 +25,7 @@ pub struct Introspected {
     ttl: Duration,
 }
 
-/// The endpoint could not be asked or gave no usable answer.
+/// The endpoint could not be reached or returned no usable response.
 #[derive(Debug, thiserror::Error)]
 #[error("introspection endpoint of {provider:?} failed: {reason}")]
 pub struct IntrospectionError {
@@ -74,7 +74,7 @@ impl IntrospectionRuntime {
         })
     }
 
-    /// Returns the endpoint's answer for `token`, from the cache when possible.
+    /// Returns the endpoint's response for `token`, from the cache when possible.
     pub async fn introspect(&self, token: &str) -> Result<Arc<Introspected>, IntrospectionError> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(answer) = self.cache.get(&digest) {

@@ -1,4 +1,4 @@
-//! Which counters a request touches: the route's limits first, then the consumer's (or its
+//! The counters a request touches: the route's limits first, then the consumer's (or its
 //! plan's) rate limits and quotas. Each counter has a stable id that names its scope and its
 //! subject, so a limit keyed by consumer is never shared between consumers and a route limit
 //! is never shared between routes unless the limits share a `group`.
@@ -63,7 +63,7 @@ pub fn for_consumer(
     checks
 }
 
-/// The consumer's limits (its own when set, else its plan's) and where they came from.
+/// Returns the consumer's limits (its own when set, else its plan's) and where they came from.
 pub fn consumer_limits(config: &Config, consumer: usize) -> (&[RateLimit], &[Quota], &'static str) {
     let model = &config.consumers[consumer];
     let plan = model.plan.map(|plan| &config.plans[plan]);
@@ -114,7 +114,7 @@ fn quota_check(consumer: &str, quota: &Quota, now: u64) -> Check {
     }
 }
 
-/// The part of a counter id that names who is counted.
+/// Returns the part of a counter id that names who is counted.
 fn subject_key(config: &Config, key: &LimitKey, subject: &Subject<'_>) -> String {
     match key {
         LimitKey::Consumer => match subject.consumer {

@@ -2,11 +2,11 @@
 //! Redis store. Times are microseconds since the Unix epoch.
 //!
 //! A rate limit of `limit` per `per` with `burst` has an emission interval
-//! `per / limit` and lets a request through while its theoretical arrival time (TAT) is at
-//! most `(burst - 1)` intervals ahead of now, so `burst` requests pass at once and, in any
-//! window of length `per`, at most `burst + limit` pass.
+//! `per / limit`. It lets a request through while its theoretical arrival time (TAT) is at
+//! most `(burst - 1)` intervals ahead of now. So `burst` requests pass at once, and at most
+//! `burst + limit` pass in any window of length `per`.
 
-/// What one limit says about one request.
+/// The decision of one limit about one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: bool,

@@ -1,6 +1,6 @@
 //! Rate limits and quotas of the admit phase.
 //!
-//! `checks` decides which counters a request touches, `gcra` holds the arithmetic, and the
+//! `checks` decides which counters a request touches, `gcra` contains the arithmetic, and the
 //! counters live in the `local` store or in Redis (`redis_store`). A request passes only when
 //! every limit allows it, and a rejected request consumes from none. While Redis fails, the
 //! local store stands in (`on_store_error: allow`) or requests get 503 (`deny`); Redis is

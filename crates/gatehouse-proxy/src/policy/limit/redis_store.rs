@@ -1,7 +1,7 @@
 //! The Redis store: every request's limits are checked and consumed in one round trip by a
 //! Lua script, atomically, with Redis's clock for rate limits. Keys carry the hash tag of
 //! the key prefix, so a request's keys share one slot and the script also runs on a Redis
-//! Cluster; they expire when their state equals a fresh one.
+//! Cluster. Keys expire when their state equals a fresh one.
 //!
 //! Each worker thread has its own multiplexed connection (commands from concurrent requests
 //! are pipelined on it), created on first use and reconnected by the client library after
