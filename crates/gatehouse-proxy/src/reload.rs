@@ -3,8 +3,8 @@
 //!
 //! A reload reads and validates the file, builds a new snapshot and swaps it in. Anything
 //! that fails leaves the running snapshot in place. Requests in flight keep the snapshot
-//! they started with. Listener, admin and worker settings need a restart; a reload that
-//! changes them logs a warning and applies the rest.
+//! they started with. Listener, admin, worker and `rate_limiting` settings need a restart;
+//! a reload that changes them logs a warning and applies the rest.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -125,6 +125,9 @@ fn warn_restart_only_changes(current: &Config, next: &Config) {
         tracing::warn!(
             "listener changes take effect after a restart; the current listeners stay open"
         );
+    }
+    if current.rate_limiting != next.rate_limiting {
+        tracing::warn!("rate_limiting settings (store, Redis, state file, headers) take effect after a restart; limits themselves apply now");
     }
     if current.admin != next.admin {
         tracing::warn!("admin listener changes take effect after a restart");
