@@ -147,6 +147,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) if buf.filled().len() == before => Poll::Ready(Ok(())),
             ready => {
+                // HTTP/2 with prior knowledge has no request heads to time; its streams are
+                // bounded by the idle timeout alone.
+                if self.activity.started.load(Ordering::Relaxed) == 0
+                    && buf.filled()[before..].starts_with(b"PRI * HTTP/2.0")
+                {
+                    self.header_timeout = None;
+                    self.head_started = None;
+                }
                 self.on_read();
                 ready
             }
