@@ -31,7 +31,7 @@ pub enum ProxyError {
     #[error("the gateway is shutting down")]
     ShuttingDown,
     #[error("{}", if *invalid_token { "the credential is invalid" } else { "authentication is required" })]
-    Unauthorized { invalid_token: bool },
+    Unauthorized { invalid_token: bool, bearer: bool },
     #[error("the credential lacks the required scope or claims")]
     InsufficientScope { scope: String },
     #[error("{message}")]
@@ -41,8 +41,8 @@ pub enum ProxyError {
     },
     #[error("the authentication service of provider {provider:?} is unavailable")]
     AuthUnavailable { provider: String },
-    #[error("rate limit exceeded; retry in {retry_after} s")]
-    RateLimited { retry_after: u64 },
+    #[error("{} exceeded; retry in {retry_after} s", if *quota { "quota" } else { "rate limit" })]
+    RateLimited { retry_after: u64, quota: bool },
     #[error("the rate limit store is unavailable")]
     LimitStoreUnavailable,
 }
@@ -93,14 +93,17 @@ impl ProxyError {
             ProxyError::ShuttingDown => "shutting_down",
             ProxyError::Unauthorized {
                 invalid_token: true,
+                ..
             } => "invalid_token",
             ProxyError::Unauthorized {
                 invalid_token: false,
+                ..
             } => "unauthorized",
             ProxyError::InsufficientScope { .. } => "insufficient_scope",
             ProxyError::Forbidden { code, .. } => code,
             ProxyError::AuthUnavailable { .. } => "authentication_unavailable",
-            ProxyError::RateLimited { .. } => "rate_limited",
+            ProxyError::RateLimited { quota: true, .. } => "quota_exceeded",
+            ProxyError::RateLimited { quota: false, .. } => "rate_limited",
             ProxyError::LimitStoreUnavailable => "rate_limit_unavailable",
         }
     }
@@ -172,7 +175,7 @@ pub fn error_response(err: &ProxyError, request_id: &str, head_only: bool) -> Re
     );
     headers.insert(header::CONTENT_LENGTH, length);
     match err {
-        ProxyError::RateLimited { retry_after } => {
+        ProxyError::RateLimited { retry_after, .. } => {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         ProxyError::LimitStoreUnavailable => {
@@ -193,11 +196,16 @@ pub fn error_response(err: &ProxyError, request_id: &str, head_only: bool) -> Re
 /// It names the error code only, never the reason a token failed.
 fn challenge(err: &ProxyError) -> Option<HeaderValue> {
     let text = match err {
+        // Routes that take API keys only in their own header get a scheme of that name, since
+        // a bearer token would not be read there.
+        ProxyError::Unauthorized { bearer: false, .. } => "ApiKey realm=\"gatehouse\"".to_string(),
         ProxyError::Unauthorized {
             invalid_token: false,
+            ..
         } => "Bearer realm=\"gatehouse\"".to_string(),
         ProxyError::Unauthorized {
             invalid_token: true,
+            ..
         } => "Bearer realm=\"gatehouse\", error=\"invalid_token\"".to_string(),
         ProxyError::InsufficientScope { scope } if !scope.is_empty() => {
             format!("Bearer realm=\"gatehouse\", error=\"insufficient_scope\", scope=\"{scope}\"")

@@ -48,7 +48,7 @@ fn print_intro(gateway: &gatehouse_proxy::Gateway, upstream: std::net::SocketAdd
          curl -i http://{address}/v1/prices                                      # public: list of symbols\n  \
          curl -i http://{address}/v1/prices/AAPL                                 # 401: an API key is required\n  \
          curl -i -H 'x-api-key: free-demo-key' http://{address}/v1/prices/AAPL   # 200 for free-user, with RateLimit headers\n  \
-         for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' -H 'x-api-key: free-demo-key' http://{address}/v1/prices/AAPL; done; echo   # 429 after 5\n  \
+         for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{{http_code}} ' -H 'x-api-key: free-demo-key' http://{address}/v1/prices/AAPL; done; echo   # 429 once the minute's 5 are used\n  \
          curl -i -H 'x-api-key: free-demo-key' http://{address}/status           # 403: not in the free plan\n  \
          curl -i -H 'x-api-key: pro-demo-key' http://{address}/status            # 200, rewritten to /v1/market/status\n  \
          curl -i http://{address}/nope                                           # no route: JSON 404 from the gateway\n  \

@@ -360,11 +360,17 @@ fn api_key_valid_wrong_missing() {
     assert_eq!(missing.json()["error"]["code"], "unauthorized");
     assert_eq!(
         missing.header("www-authenticate"),
-        Some("Bearer realm=\"gatehouse\"")
+        Some("ApiKey realm=\"gatehouse\""),
+        "API keys are not bearer tokens on this route"
     );
 
     let wrong = call(&s.gateway, "/keyed", &[("x-api-key", "acme-kez")]);
-    assert_invalid_token(&wrong, "wrong key");
+    assert_eq!(wrong.status, 401);
+    assert_eq!(wrong.json()["error"]["code"], "invalid_token");
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        Some("ApiKey realm=\"gatehouse\"")
+    );
     assert!(!wrong.text().contains("acme-kez"));
 }
 
@@ -391,10 +397,9 @@ fn api_key_revoked_by_reload() {
             .unwrap(),
     );
     assert_eq!(reload.status, 200, "{}", reload.text());
-    assert_invalid_token(
-        &call(&s.gateway, "/keyed", &[("x-api-key", "bob-key")]),
-        "revoked key",
-    );
+    let revoked = call(&s.gateway, "/keyed", &[("x-api-key", "bob-key")]);
+    assert_eq!(revoked.status, 401, "revoked key");
+    assert_eq!(revoked.json()["error"]["code"], "invalid_token");
     assert_eq!(
         call(&s.gateway, "/keyed", &[("x-api-key", "acme-key")]).status,
         200
@@ -474,6 +479,40 @@ fn valid_token_per_algorithm_family() {
         call(&s.gateway, "/hmac", &[("authorization", &bearer(&hmac))]).status,
         200
     );
+    let mut with_kid = Header::new(Algorithm::HS256);
+    with_kid.kid = Some("issuer-key-7".into());
+    let secret = EncodingKey::from_secret(HMAC_SECRET.as_bytes()).unwrap();
+    let hmac = jsonwebtoken::encode(&with_kid, &claims("alice"), &secret).unwrap();
+    let reply = call(&s.gateway, "/hmac", &[("authorization", &bearer(&hmac))]);
+    assert_eq!(reply.status, 200, "a kid must not hide keys without an id");
+}
+
+#[test]
+fn jwks_down_at_start_gives_503() {
+    let upstream = Upstream::echo();
+    let jwks = Jwks::start(standard_keys());
+    jwks.down.store(true, Ordering::SeqCst);
+    let introspection = Introspection::start();
+    let yaml = config(&upstream, &jwks, &introspection, "30s", "");
+    let env = [
+        ("GATEHOUSE_TEST_HMAC", HMAC_SECRET),
+        ("GATEHOUSE_TEST_INTROSPECTION", "introspect-secret"),
+    ];
+    let gateway = Gatehouse::start_with_env(tempfile::tempdir().unwrap(), &yaml, &env);
+    let token = sign("rsa1.key", Algorithm::RS256, "rsa1", &claims("alice"));
+    let reply = call(&gateway, "/jwt", &[("authorization", &bearer(&token))]);
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["code"], "authentication_unavailable");
+
+    jwks.down.store(false, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while call(&gateway, "/jwt", &[("authorization", &bearer(&token))]).status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the provider did not recover within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 #[test]

@@ -208,8 +208,8 @@ fn rate_window(report: &mut Report, value: &Spanned<String>, path: &str) -> Opti
     let text = value.value.as_str();
     if QUOTA_WINDOWS.iter().any(|(name, _)| *name == text) {
         let message = format!("rate limit per {text:?} is a calendar window, not a duration");
-        let help = "write a duration such as 1s, 1m or 1h, or move the limit to `quotas` to \
-                    count requests per calendar hour, day or month";
+        let help = "write a duration such as 1s, 1m or 1h; to count a consumer's requests per \
+                    calendar hour, day or month, add a quota to its plan's or its own `quotas`";
         report.error(value, path, message, help);
         return None;
     }

@@ -140,6 +140,7 @@ async fn limit(
     } else {
         Err(ProxyError::RateLimited {
             retry_after: verdict.retry_after,
+            quota: verdict.quota_exceeded,
         })
     }
 }

@@ -72,6 +72,8 @@ pub(super) async fn forward(
         }
     }
     transform_response(response.headers_mut(), route);
+    // The client gets the gateway's HTTP version, whatever the upstream spoke.
+    *response.version_mut() = Version::HTTP_11;
     Ok(response.map(|body| body.map_err(Into::into).boxed()))
 }
 

@@ -463,7 +463,11 @@ fn forward_claims(
                 continue;
             }
         };
-        if GATEWAY_HEADERS.contains(&name.as_str()) || MANAGED_HEADERS.contains(&name.as_str()) {
+        let forwarding = name.as_str().starts_with("x-forwarded-") || name.as_str() == "forwarded";
+        if forwarding
+            || GATEWAY_HEADERS.contains(&name.as_str())
+            || MANAGED_HEADERS.contains(&name.as_str())
+        {
             let message =
                 format!("header `{name}` is set by the gateway and cannot receive a claim");
             let help = "choose another header, such as `x-user-email`; the gateway sets `x-consumer-id` and `x-consumer-plan` from the identified consumer";

@@ -37,6 +37,8 @@ pub enum JwtError {
     NoKey,
     #[error("the token failed validation: {0}")]
     Invalid(String),
+    #[error("the provider has no keys yet because its JWKS endpoint could not be fetched")]
+    KeysUnavailable,
 }
 
 /// A provider set-up failure.
@@ -127,6 +129,9 @@ impl JwtRuntime {
                 self.refetch_for_unknown_kid().await;
             }
         }
+        if self.keys.load().keys.is_empty() && matches!(self.model.keys, JwtKeys::Jwks { .. }) {
+            return Err(JwtError::KeysUnavailable);
+        }
         let claims = Arc::new(self.verify_with_keys(token, header.alg, header.kid.as_deref())?);
         self.verified.insert(digest, claims.clone());
         Ok(claims)
@@ -215,6 +220,9 @@ impl JwtRuntime {
         });
         match outcome {
             Ok((keys, skipped, max_age)) => {
+                if self.fetch_failure.get() > 0 && self.keys.load().keys.is_empty() {
+                    tracing::info!(provider = %self.model.name, keys = keys.keys.len(), "JWKS fetched after earlier failures");
+                }
                 tracing::debug!(provider = %self.model.name, keys = keys.keys.len(), skipped, "JWKS fetched");
                 self.keys.store(Arc::new(keys));
                 self.fetch_success.inc();
@@ -222,7 +230,12 @@ impl JwtRuntime {
             }
             Err(reason) => {
                 self.fetch_failure.inc();
-                tracing::warn!(provider = %self.model.name, url = %url, error = %reason, "JWKS fetch failed; the keys fetched before stay in use");
+                let keys = self.keys.load().keys.len();
+                if keys == 0 {
+                    tracing::warn!(provider = %self.model.name, url = %url, error = %reason, "JWKS fetch failed and no keys were fetched before; tokens of this provider get 503 until a fetch succeeds");
+                } else {
+                    tracing::warn!(provider = %self.model.name, url = %url, error = %reason, keys, "JWKS fetch failed; the keys fetched before stay in use");
+                }
                 Err(reason)
             }
         }
@@ -242,12 +255,14 @@ async fn refresh_loop(provider: Weak<JwtRuntime>) {
         else {
             return;
         };
+        // A failed fetch is retried sooner than the refetch limit for unknown kids, at most
+        // every 5 s, so that a provider without keys recovers quickly.
         let wait = match runtime.fetch().await {
             Ok(Some(max_age)) => {
                 max_age.clamp(min_refetch_interval, refresh.max(min_refetch_interval))
             }
             Ok(None) => refresh,
-            Err(_) => min_refetch_interval,
+            Err(_) => min_refetch_interval.min(Duration::from_secs(5)),
         };
         drop(runtime);
         tokio::time::sleep(wait).await;

@@ -30,9 +30,10 @@ impl KeySet {
         algorithm: Algorithm,
     ) -> impl Iterator<Item = &'a KeyEntry> + 'a {
         self.keys.iter().filter(move |entry| {
-            let kid_matches = match kid {
-                Some(kid) => entry.kid.as_deref() == Some(kid),
-                None => true,
+            // A key without an id (a PEM file, an HMAC secret) may verify a token with any kid.
+            let kid_matches = match (kid, entry.kid.as_deref()) {
+                (Some(kid), Some(own)) => own == kid,
+                _ => true,
             };
             let algorithm_matches = entry
                 .algorithm

@@ -140,13 +140,16 @@ impl AuthRuntime {
                 Err(err) => unavailable = Some(err),
             }
         }
+        let bearer = config.authentication.api_key.bearer
+            || auth
+                .methods
+                .iter()
+                .any(|method| *method != AuthMethod::ApiKey);
         match (unavailable, presented) {
             (Some(err), _) => Err(err),
-            (None, true) => Err(ProxyError::Unauthorized {
-                invalid_token: true,
-            }),
-            (None, false) => Err(ProxyError::Unauthorized {
-                invalid_token: false,
+            (None, invalid_token) => Err(ProxyError::Unauthorized {
+                invalid_token,
+                bearer,
             }),
         }
     }
@@ -167,8 +170,16 @@ impl AuthRuntime {
             })),
             AuthMethod::Jwt(index) => {
                 let provider = &self.jwt[index];
-                let Ok(claims) = provider.verify(&credential.value).await else {
-                    return Ok(None);
+                let claims = match provider.verify(&credential.value).await {
+                    Ok(claims) => claims,
+                    Err(jwt::JwtError::KeysUnavailable) => {
+                        let provider = provider.model.name.clone();
+                        return Err(ProxyError::AuthUnavailable { provider });
+                    }
+                    Err(err) => {
+                        tracing::debug!(provider = %provider.model.name, reason = %err, "token rejected");
+                        return Ok(None);
+                    }
                 };
                 let consumer =
                     self.consumer_from(&claims, provider.model.consumer_claim.as_deref());
@@ -190,6 +201,7 @@ impl AuthRuntime {
                     ProxyError::AuthUnavailable { provider: err.provider }
                 })?;
                 if !answer.active {
+                    tracing::debug!(provider = %provider.model.name, "token rejected: introspection says it is not active");
                     return Ok(None);
                 }
                 let consumer =

@@ -59,10 +59,19 @@ impl Spec {
         }
     }
 
-    fn window_seconds(&self) -> u64 {
+    /// Returns the quota units and window (seconds) that `RateLimit-Policy` announces: for a
+    /// rate limit, `burst` requests in the time that `burst` intervals take.
+    fn policy(&self) -> (u64, u64) {
         match *self {
-            Spec::Rate { per_us, .. } => per_us.div_ceil(1_000_000),
-            Spec::Quota { window_us, .. } => window_us / 1_000_000,
+            Spec::Rate {
+                interval_us, burst, ..
+            } => (
+                burst,
+                (interval_us.saturating_mul(burst)).div_ceil(1_000_000),
+            ),
+            Spec::Quota {
+                limit, window_us, ..
+            } => (limit, window_us / 1_000_000),
         }
     }
 }
@@ -75,6 +84,8 @@ pub struct Verdict {
     pub retry_after: u64,
     /// Per check: policy name and whether it allowed the request, for metrics.
     pub outcomes: Vec<(String, bool)>,
+    /// True when only quotas rejected the request.
+    pub quota_exceeded: bool,
 }
 
 /// Usage of one counter, for the admin API.
@@ -121,12 +132,20 @@ impl LimitRuntime {
         let decisions = match self.redis_if_up() {
             Some(redis) => {
                 let started = Instant::now();
-                let result = redis.check(checks).await;
+                let mut result = redis.check(checks).await;
+                // A connection broken by a Redis restart fails once before the client
+                // reconnects, so a connection error (not a timeout) gets one more try.
+                if let Err(redis_store::RedisError::Redis(_)) = &result {
+                    result = redis.check(checks).await;
+                }
                 metrics
                     .rate_limit_store_duration
                     .observe(started.elapsed().as_secs_f64());
                 match result {
-                    Ok((decisions, _)) => decisions,
+                    Ok((decisions, _)) => {
+                        self.note_redis_up();
+                        decisions
+                    }
                     Err(err) => self.on_redis_error(err, checks, now, metrics)?,
                 }
             }
@@ -139,6 +158,15 @@ impl LimitRuntime {
     fn redis_if_up(&self) -> Option<&RedisStore> {
         let redis = self.redis.as_deref()?;
         (now_millis() >= self.redis_down_until.load(Ordering::Relaxed)).then_some(redis)
+    }
+
+    /// Logs once when Redis answers again after failures.
+    fn note_redis_up(&self) {
+        if self.redis_down_until.load(Ordering::Relaxed) != 0
+            && self.redis_down_until.swap(0, Ordering::Relaxed) != 0
+        {
+            tracing::info!("rate limit store reachable again; counting in Redis");
+        }
     }
 
     fn on_redis_error(
@@ -159,7 +187,11 @@ impl LimitRuntime {
             })
             .inc();
         if first {
-            tracing::warn!(error = %err, on_store_error = ?self.settings.on_store_error, "rate limit store failed; retrying Redis in 1 s");
+            let on_store_error = match self.settings.on_store_error {
+                OnStoreError::Allow => "allow",
+                OnStoreError::Deny => "deny",
+            };
+            tracing::warn!(error = %err, on_store_error, "rate limit store failed; retrying Redis in 1 s");
         }
         self.fallback(checks, now)
     }
@@ -185,11 +217,18 @@ impl LimitRuntime {
             .map(|(check, decision)| (check.policy.clone(), decision.allowed))
             .collect();
         let headers = response_headers(self.settings.headers, checks, decisions);
+        let quota_exceeded = !allowed
+            && checks
+                .iter()
+                .zip(decisions)
+                .filter(|(_, decision)| !decision.allowed)
+                .all(|(check, _)| matches!(check.spec, Spec::Quota { .. }));
         Verdict {
             allowed,
             headers,
             retry_after: retry_after.max(u64::from(!allowed)),
             outcomes,
+            quota_exceeded,
         }
     }
 
@@ -324,19 +363,21 @@ fn response_headers(
     else {
         return Vec::new();
     };
-    let reset = decision.reset_us.div_ceil(1_000_000);
+    // A rejected request reports when it may be retried, like `Retry-After`.
+    let reset_us = if decision.allowed {
+        decision.reset_us
+    } else {
+        decision.retry_after_us
+    };
+    let reset = reset_us.div_ceil(1_000_000);
     let fields: Vec<(HeaderName, String)> = match style {
         LimitHeaders::Off => Vec::new(),
         LimitHeaders::Draft => {
             let policies: Vec<String> = checks
                 .iter()
                 .map(|check| {
-                    format!(
-                        "\"{}\";q={};w={}",
-                        check.policy,
-                        check.spec.limit(),
-                        check.spec.window_seconds()
-                    )
+                    let (quota, window) = check.spec.policy();
+                    format!("\"{}\";q={quota};w={window}", check.policy)
                 })
                 .collect();
             vec![
@@ -351,7 +392,10 @@ fn response_headers(
             ]
         }
         LimitHeaders::Legacy => vec![
-            (X_RATELIMIT_LIMIT.clone(), tightest.spec.limit().to_string()),
+            (
+                X_RATELIMIT_LIMIT.clone(),
+                tightest.spec.policy().0.to_string(),
+            ),
             (
                 X_RATELIMIT_REMAINING.clone(),
                 decision.remaining.to_string(),
