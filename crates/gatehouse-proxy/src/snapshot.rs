@@ -72,7 +72,7 @@ impl Snapshot {
                 model: route.clone(),
                 upstream: upstreams[route.upstream].clone(),
                 max_body_size: route.max_body_size.unwrap_or(config.server.max_body_size),
-                metrics: metrics.route(&route.name),
+                metrics: metrics.route(&route.name, config.plans.len()),
             })
             .collect();
         let upstream_metrics = config
@@ -80,6 +80,7 @@ impl Snapshot {
             .iter()
             .map(|upstream| metrics.upstream(&upstream.name))
             .collect();
+        let unrouted = metrics.route("", config.plans.len());
         Ok(Snapshot {
             generation,
             upstream_metrics,
@@ -87,7 +88,7 @@ impl Snapshot {
             router,
             routes,
             upstreams,
-            unrouted: metrics.route(""),
+            unrouted,
             auth,
         })
     }

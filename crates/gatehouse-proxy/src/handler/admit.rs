@@ -63,16 +63,17 @@ async fn authenticate(
         .identity
         .as_ref()
         .map_or("none", |identity| identity.method);
-    let outcome = match &result {
-        Ok(()) => "success",
-        Err(err) => err.code(),
-    };
-    let labels = AuthLabels {
-        route: route.model.name.clone(),
-        method: method.to_string(),
-        result: outcome.to_string(),
-    };
-    shared.metrics.auth.get_or_create(&labels).inc();
+    match &result {
+        Ok(()) => route.metrics.count_auth_success(&shared.metrics, method),
+        Err(err) => {
+            let labels = AuthLabels {
+                route: route.model.name.clone(),
+                method: method.to_string(),
+                result: err.code().to_string(),
+            };
+            shared.metrics.auth.get_or_create(&labels).inc();
+        }
+    }
     result
 }
 
@@ -113,27 +114,14 @@ async fn limit(
     let plan = subject
         .consumer
         .and_then(|consumer| config.consumers[consumer].plan)
-        .map_or("", |plan| config.plans[plan].name.as_str());
-    for (policy, allowed) in &verdict.outcomes {
-        let labels = LimitLabels {
-            route: config.routes[matched.route].name.clone(),
-            plan: plan.to_string(),
-            limit: policy.clone(),
-            result: if verdict.allowed {
-                "allowed"
-            } else if *allowed {
-                "not_counted"
-            } else {
-                "limited"
-            }
-            .to_string(),
-        };
-        shared
-            .metrics
-            .rate_limit_decisions
-            .get_or_create(&labels)
-            .inc();
-    }
+        .map(|plan| (plan, config.plans[plan].name.as_str()));
+    count_limit_decisions(
+        shared,
+        &snapshot.routes[matched.route],
+        plan,
+        &checks,
+        &verdict,
+    );
     exchange.limit_headers = verdict.headers;
     if verdict.allowed {
         Ok(())
@@ -142,5 +130,37 @@ async fn limit(
             retry_after: verdict.retry_after,
             quota: verdict.quota_exceeded,
         })
+    }
+}
+
+/// Counts allowed requests once each; a limited request counts under every policy that
+/// rejected it.
+fn count_limit_decisions(
+    shared: &Shared,
+    route: &crate::snapshot::RouteRuntime,
+    plan: Option<(usize, &str)>,
+    checks: &[crate::policy::limit::Check],
+    verdict: &crate::policy::limit::Verdict,
+) {
+    if verdict.allowed {
+        route.metrics.count_limits_allowed(&shared.metrics, plan);
+        return;
+    }
+    let rejected = checks
+        .iter()
+        .zip(&verdict.outcomes)
+        .filter(|(_, allowed)| !**allowed);
+    for (check, _) in rejected {
+        let labels = LimitLabels {
+            route: route.model.name.clone(),
+            plan: plan.map_or(String::new(), |(_, name)| name.to_string()),
+            limit: check.policy.clone(),
+            result: "limited".to_string(),
+        };
+        shared
+            .metrics
+            .rate_limit_decisions
+            .get_or_create(&labels)
+            .inc();
     }
 }

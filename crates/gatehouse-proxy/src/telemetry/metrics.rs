@@ -232,8 +232,8 @@ impl Metrics {
         }
     }
 
-    /// Creates the cached handles of one route.
-    pub fn route(&self, route: &str) -> RouteMetrics {
+    /// Creates the cached handles of one route; `plans` is the number of plans.
+    pub fn route(&self, route: &str, plans: usize) -> RouteMetrics {
         let labels = RouteLabels {
             route: route.to_string(),
         };
@@ -241,6 +241,8 @@ impl Metrics {
             name: route.to_string(),
             duration: self.request_duration.get_or_create(&labels).clone(),
             requests: Default::default(),
+            auth_success: Default::default(),
+            limits_allowed: (0..=plans).map(|_| OnceLock::new()).collect(),
         }
     }
 }
@@ -269,9 +271,47 @@ pub struct RouteMetrics {
     name: String,
     pub duration: Histogram,
     requests: [[OnceLock<Counter>; 5]; 8],
+    /// Successful authentications by method (`api_key`, `jwt`, `introspection`).
+    auth_success: [OnceLock<Counter>; 3],
+    /// Requests every limit allowed, by plan index (the last slot for no plan).
+    limits_allowed: Vec<OnceLock<Counter>>,
 }
 
 impl RouteMetrics {
+    /// Counts a successful authentication without building labels after the first time.
+    pub fn count_auth_success(&self, metrics: &Metrics, method: &'static str) {
+        let slot = ["api_key", "jwt", "introspection"]
+            .iter()
+            .position(|known| *known == method)
+            .unwrap_or(0);
+        let counter = self.auth_success[slot].get_or_init(|| {
+            let labels = AuthLabels {
+                route: self.name.clone(),
+                method: method.to_string(),
+                result: "success".to_string(),
+            };
+            metrics.auth.get_or_create_owned(&labels)
+        });
+        counter.inc();
+    }
+
+    /// Counts a request that every limit allowed; `plan` is the plan's index and name.
+    pub fn count_limits_allowed(&self, metrics: &Metrics, plan: Option<(usize, &str)>) {
+        let slot = plan.map_or(self.limits_allowed.len() - 1, |(index, _)| {
+            index.min(self.limits_allowed.len() - 1)
+        });
+        let counter = self.limits_allowed[slot].get_or_init(|| {
+            let labels = LimitLabels {
+                route: self.name.clone(),
+                plan: plan.map_or(String::new(), |(_, name)| name.to_string()),
+                limit: String::new(),
+                result: "allowed".to_string(),
+            };
+            metrics.rate_limit_decisions.get_or_create_owned(&labels)
+        });
+        counter.inc();
+    }
+
     /// Counts one finished request.
     pub fn count(&self, metrics: &Metrics, method: &http::Method, status: u16) {
         let method = method_slot(method);

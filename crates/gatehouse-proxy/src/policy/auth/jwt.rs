@@ -16,7 +16,6 @@ use http_body_util::Full;
 use jsonwebtoken::{Algorithm, Validation};
 use prometheus_client::metrics::counter::Counter;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::keys::{self, KeySet};
 use crate::policy::http_client;
@@ -55,7 +54,9 @@ pub struct JwtRuntime {
     /// `now_millis` of the last JWKS fetch attempt, for the refetch limit.
     last_fetch: AtomicU64,
     fetching: tokio::sync::Mutex<()>,
-    verified: moka::sync::Cache<[u8; 32], Arc<Claims>>,
+    /// Verified tokens by their full text, which the cache compares on every hit, so no
+    /// digest collision can stand in for a verified token.
+    verified: moka::sync::Cache<Arc<str>, Arc<Claims>>,
     fetch_success: Counter,
     fetch_failure: Counter,
 }
@@ -91,7 +92,7 @@ impl JwtRuntime {
             last_fetch: AtomicU64::new(0),
             fetching: tokio::sync::Mutex::new(()),
             verified: moka::sync::Cache::builder()
-                .max_capacity(100_000)
+                .max_capacity(20_000)
                 .time_to_live(Duration::from_secs(300))
                 .build(),
             fetch_success,
@@ -113,12 +114,11 @@ impl JwtRuntime {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, JwtError> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if let Some(claims) = self.verified.get(&digest) {
+        if let Some(claims) = self.verified.get(token) {
             if !expired(&claims, self.model.leeway) {
                 return Ok(claims);
             }
-            self.verified.invalidate(&digest);
+            self.verified.invalidate(token);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
         if !self.allowed.contains(&header.alg) {
@@ -133,7 +133,7 @@ impl JwtRuntime {
             return Err(JwtError::KeysUnavailable);
         }
         let claims = Arc::new(self.verify_with_keys(token, header.alg, header.kid.as_deref())?);
-        self.verified.insert(digest, claims.clone());
+        self.verified.insert(Arc::from(token), claims.clone());
         Ok(claims)
     }
 

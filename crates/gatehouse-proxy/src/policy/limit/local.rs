@@ -86,13 +86,16 @@ impl LocalStore {
                     .find(|(index, _)| *index == shard)
                     .expect("locked")
                     .1;
-                map.insert(
-                    check.id.clone(),
-                    Slot {
-                        value: decision.next_value,
-                        expires_us: decision.expires_us,
-                    },
-                );
+                let slot = Slot {
+                    value: decision.next_value,
+                    expires_us: decision.expires_us,
+                };
+                match map.get_mut(&check.id) {
+                    Some(existing) => *existing = slot,
+                    None => {
+                        map.insert(check.id.clone(), slot);
+                    }
+                }
             }
         }
         decisions

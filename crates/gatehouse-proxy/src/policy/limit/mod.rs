@@ -82,8 +82,8 @@ pub struct Verdict {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Seconds to wait before retrying, for `Retry-After` on 429.
     pub retry_after: u64,
-    /// Per check: policy name and whether it allowed the request, for metrics.
-    pub outcomes: Vec<(String, bool)>,
+    /// Per check, in the order of the checks: whether it allowed the request.
+    pub outcomes: Vec<bool>,
     /// True when only quotas rejected the request.
     pub quota_exceeded: bool,
 }
@@ -211,11 +211,7 @@ impl LimitRuntime {
             .map(|decision| decision.retry_after_us.div_ceil(1_000_000))
             .max()
             .unwrap_or(0);
-        let outcomes = checks
-            .iter()
-            .zip(decisions)
-            .map(|(check, decision)| (check.policy.clone(), decision.allowed))
-            .collect();
+        let outcomes = decisions.iter().map(|decision| decision.allowed).collect();
         let headers = response_headers(self.settings.headers, checks, decisions);
         let quota_exceeded = !allowed
             && checks
