@@ -520,3 +520,56 @@ fn capture_and_catch_all_conflict() {
         "{diagnostic}"
     );
 }
+
+#[test]
+fn catch_all_template_shadows_prefix() {
+    let diagnostic = single(&with_routes(&[
+        "  - name: files",
+        "    match: { path_template: \"/w/{*rest}\" }",
+        "    upstream: prices",
+        "  - name: reports",
+        "    match: { path_prefix: /w/reports }",
+        "    upstream: prices",
+    ]));
+    assert_eq!(diagnostic.path, "routes[1].match.path_prefix");
+    assert!(
+        diagnostic
+            .message
+            .contains("route \"reports\" can never match: route \"files\""),
+        "{diagnostic}"
+    );
+}
+
+#[test]
+fn catch_all_leaves_its_own_root() {
+    let config = valid(&with_routes(&[
+        "  - name: files",
+        "    match: { path_template: \"/w/{*rest}\" }",
+        "    upstream: prices",
+        "  - name: root",
+        "    match: { path_prefix: /w }",
+        "    upstream: prices",
+    ]));
+    assert_eq!(config.routes.len(), 2);
+}
+
+#[test]
+fn unnormalized_paths_rejected() {
+    for (key, written, fixed) in [
+        ("path", "/c/../d", "/d"),
+        ("path", "/a//b", "/a/b"),
+        ("path_prefix", "/%61pi", "/api"),
+        ("path_template", "/a/./{id}", "/a/{id}"),
+    ] {
+        let diagnostic = single(&with_routes(&[
+            "  - name: odd",
+            &format!("    match: {{ {key}: \"{written}\" }}"),
+            "    upstream: prices",
+        ]));
+        assert!(
+            diagnostic.message.contains("can never match"),
+            "{written}: {diagnostic}"
+        );
+        assert_eq!(help(&diagnostic), format!("write {fixed:?}"), "{written}");
+    }
+}

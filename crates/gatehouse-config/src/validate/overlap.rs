@@ -39,6 +39,16 @@ pub(super) fn check(routes: &[CheckedRoute], report: &mut Report) {
                 shadowed_problem(later, winner),
             );
         }
+        if let Some(winner) = routes
+            .iter()
+            .find(|template| catch_all_covers_prefix(template, later))
+        {
+            report.push(
+                &later.path_at,
+                &later.path_key,
+                shadowed_problem(later, winner),
+            );
+        }
         if let Some(other) = routes[..index]
             .iter()
             .find(|earlier| templates_conflict(earlier, later))
@@ -50,6 +60,32 @@ pub(super) fn check(routes: &[CheckedRoute], report: &mut Report) {
             );
         }
     }
+}
+
+/// Returns true when `template` ends in a catch-all that takes every path of the prefix route
+/// `later`, with filters no stricter. Templates are tried before prefixes, so such a prefix
+/// route never receives a request.
+fn catch_all_covers_prefix(template: &CheckedRoute, later: &CheckedRoute) -> bool {
+    let (PathMatch::Template(text), PathMatch::Prefix(prefix)) =
+        (&template.route.matcher.path, &later.route.matcher.path)
+    else {
+        return false;
+    };
+    let shapes = template_shapes(text);
+    let Some((TemplateShape::CatchAll, leading)) = shapes.split_last() else {
+        return false;
+    };
+    let prefix_segments: Vec<&str> = prefix[1..].split('/').collect();
+    let long_enough = prefix != "/" && prefix_segments.len() > leading.len();
+    let segments_match = leading
+        .iter()
+        .zip(&prefix_segments)
+        .all(|(shape, segment)| match shape {
+            TemplateShape::Static(text) => text == segment,
+            TemplateShape::Capture => !segment.is_empty(),
+            TemplateShape::CatchAll => false,
+        });
+    long_enough && segments_match && covers(&template.route.matcher, &later.route.matcher)
 }
 
 fn identical_problem(later: &CheckedRoute, first: &CheckedRoute) -> Problem {

@@ -66,6 +66,61 @@ fn check_path_text(text: &str, key: &str) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Rejects a path that request normalization would change, since no normalized request
+/// path can equal it.
+fn check_normalized(text: &str, key: &str) -> Result<(), Problem> {
+    match normalized_form(text) {
+        Some(normalized) => Err(Problem::new(
+            format!("{key} {text:?} can never match: request paths are normalized before matching"),
+            format!("write {normalized:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Returns the form the gateway normalizes `text` to, when it differs: repeated slashes
+/// merged, `.` and `..` segments removed, percent-encoded unreserved characters decoded and
+/// other escapes in upper-case hex.
+fn normalized_form(text: &str) -> Option<String> {
+    let mut decoded = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        decoded.push_str(&rest[..at]);
+        let hex = rest
+            .get(at + 1..at + 3)
+            .filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        match hex.and_then(|hex| u8::from_str_radix(hex, 16).ok()) {
+            Some(byte) if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) => {
+                decoded.push(byte as char)
+            }
+            Some(byte) => decoded.push_str(&format!("%{byte:02X}")),
+            None => decoded.push('%'),
+        }
+        rest = &rest[(at + if hex.is_some() { 3 } else { 1 })..];
+    }
+    decoded.push_str(rest);
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in decoded.split('/').skip(1) {
+        trailing_slash = matches!(segment, "" | "." | "..");
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut normalized: String = segments
+        .iter()
+        .map(|segment| format!("/{segment}"))
+        .collect();
+    if trailing_slash || normalized.is_empty() {
+        normalized.push('/');
+    }
+    (normalized != text).then_some(normalized)
+}
+
 fn reject_braces(text: &str, key: &str) -> Result<(), Problem> {
     if text.contains(['{', '}']) {
         return Err(Problem::new(
@@ -80,6 +135,7 @@ fn reject_braces(text: &str, key: &str) -> Result<(), Problem> {
 pub(super) fn exact_path(text: &str) -> Result<String, Problem> {
     check_path_text(text, "path")?;
     reject_braces(text, "path")?;
+    check_normalized(text, "path")?;
     Ok(text.to_string())
 }
 
@@ -89,11 +145,13 @@ pub(super) fn prefix(text: &str, key: &str) -> Result<String, Problem> {
     check_path_text(text, key)?;
     reject_braces(text, key)?;
     let trimmed = text.trim_end_matches('/');
-    Ok(if trimmed.is_empty() {
+    let prefix = if trimmed.is_empty() {
         "/".to_string()
     } else {
         trimmed.to_string()
-    })
+    };
+    check_normalized(&prefix, key)?;
+    Ok(prefix)
 }
 
 /// Parses a `path_template` such as `/users/{id}/files/{*path}`.
@@ -102,6 +160,7 @@ pub(super) fn prefix(text: &str, key: &str) -> Result<String, Problem> {
 /// does not fill its whole segment, a catch-all that is not last, and a repeated name.
 pub(super) fn template(text: &str) -> Result<Vec<TemplateSegment>, Problem> {
     check_path_text(text, "path_template")?;
+    check_normalized(text, "path_template")?;
     let parts: Vec<&str> = text[1..].split('/').collect();
     let mut segments: Vec<TemplateSegment> = Vec::with_capacity(parts.len());
     for (index, part) in parts.iter().enumerate() {
@@ -421,5 +480,31 @@ mod tests {
         let segments = template("/v1/users/{id}").unwrap();
         assert_eq!(static_prefix(&segments).as_deref(), Some("/v1/users"));
         assert_eq!(static_prefix(&template("/{id}").unwrap()), None);
+    }
+}
+
+#[cfg(test)]
+mod normalization_tests {
+    use super::normalized_form;
+
+    #[test]
+    fn normalized_paths_pass() {
+        for path in ["/", "/a/b", "/a/b/", "/files/a%2Fb", "/v1/{id}"] {
+            assert_eq!(normalized_form(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn unnormalized_paths_get_their_form() {
+        let cases = [
+            ("/c/../d", "/d"),
+            ("//a", "/a"),
+            ("/a/./b", "/a/b"),
+            ("/%61dmin", "/admin"),
+            ("/a%2fb", "/a%2Fb"),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(normalized_form(path).as_deref(), Some(expected), "{path}");
+        }
     }
 }
