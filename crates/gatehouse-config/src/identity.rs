@@ -55,7 +55,7 @@ pub struct Authentication {
     pub introspection: Vec<IntrospectionProvider>,
 }
 
-/// Where API keys are read from.
+/// The request locations API keys are read from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeySettings {
     /// Header that carries the key (default `x-api-key`).
@@ -100,7 +100,7 @@ pub struct JwtProvider {
     pub forward_claims: Vec<(String, HeaderName)>,
 }
 
-/// Where a JWT provider's verification keys come from.
+/// The source of a JWT provider's verification keys.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JwtKeys {
     /// A JWKS endpoint, fetched at start and refreshed.
@@ -126,7 +126,7 @@ pub struct IntrospectionProvider {
     pub url: String,
     pub client_id: String,
     pub client_secret: Secret,
-    /// Longest time an introspection result is reused (default 60s); a token's `exp` can
+    /// Maximum time an introspection result is reused (default 60s); a token's `exp` can
     /// shorten it.
     pub cache_ttl: Duration,
     /// Timeout of one introspection call (default 2s).
@@ -210,7 +210,7 @@ pub struct IpRules {
     pub deny: Vec<IpNetwork>,
 }
 
-/// How the client address is found.
+/// Settings that decide the client address.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ClientIp {
     /// Peers whose `X-Forwarded-For` is believed.

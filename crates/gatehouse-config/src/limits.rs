@@ -55,7 +55,7 @@ pub struct RedisSettings {
     pub key_prefix: String,
 }
 
-/// What happens to requests while the store cannot be reached.
+/// The treatment of requests while the store cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnStoreError {
     /// Let requests through, limited by a local limiter in each gateway instance.
@@ -64,7 +64,7 @@ pub enum OnStoreError {
     Deny,
 }
 
-/// Which response header fields report limits.
+/// The response header fields that report limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitHeaders {
     /// `RateLimit-Policy` and `RateLimit` from the IETF httpapi draft.
@@ -87,7 +87,7 @@ pub struct RateLimit {
     pub group: Option<String>,
 }
 
-/// What a rate limit counts by.
+/// The request property a rate limit counts by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LimitKey {
     /// The authenticated consumer; anonymous requests count by client address.

@@ -22,7 +22,7 @@ pub use crate::limits::{
 /// A complete, valid configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Where the configuration came from (a file path or `<embedded demo>`), for messages.
+    /// Origin of the configuration (a file path or `<embedded demo>`), for messages.
     pub source: String,
     pub listeners: Vec<Listener>,
     pub admin: Admin,
@@ -149,7 +149,7 @@ pub enum Scheme {
 pub enum LoadBalancing {
     /// Smooth weighted round robin.
     RoundRobin,
-    /// Fewest requests in flight, weighted.
+    /// The target with the minimum of requests in flight per unit of weight.
     LeastRequests,
     /// Two random choices, the one with fewer requests in flight wins.
     Random,
@@ -216,7 +216,7 @@ pub struct Route {
     pub response_headers: HeaderRules,
     /// Overrides `server.max_body_size` for this route.
     pub max_body_size: Option<u64>,
-    /// Who may call the route; `None` lets every request through.
+    /// Authentication and authorization rules of the route; `None` lets every request through.
     pub auth: Option<RouteAuth>,
     /// Client address rules; `None` allows every address.
     pub ip: Option<IpRules>,
@@ -249,7 +249,7 @@ impl Route {
     }
 }
 
-/// What a request must look like to match a route. Empty lists match anything.
+/// The conditions a request must meet to match a route. Empty lists match anything.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouteMatch {
     pub hosts: Vec<HostPattern>,
@@ -261,7 +261,7 @@ pub struct RouteMatch {
     pub query: Vec<(String, String)>,
 }
 
-/// How a route matches the normalized request path.
+/// The path condition of a route, matched against the normalized request path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
     /// The whole path, e.g. `/v1/status`.

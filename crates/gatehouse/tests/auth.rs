@@ -110,7 +110,7 @@ fn standard_keys() -> Vec<Jwk> {
 }
 
 /// An introspection endpoint: tokens starting with `active-` are active with the scope
-/// after the dash, `expired-` tokens are inactive, and `down` makes it answer 500.
+/// after the dash, `expired-` tokens are inactive, and `down` makes it respond 500.
 struct Introspection {
     upstream: Upstream,
     down: Arc<AtomicBool>,

@@ -1,9 +1,8 @@
 //! The smuggling guard: a read-side observer of HTTP/1 connections.
 //!
 //! hyper resolves a request with both `Content-Length` and `Transfer-Encoding` by dropping
-//! the length, which is allowed, but a gateway in front of other servers must reject such a
-//! request outright (RFC 9112 section 6.3) because servers behind it may frame it another
-//! way. hyper no longer shows the removed header, so the guard follows the raw byte stream,
+//! the length, which RFC 9112 section 6.3 allows. A gateway in front of other servers must
+//! reject such a request outright, because servers behind it may frame it another way. hyper no longer shows the removed header, so the guard follows the raw byte stream,
 //! finds each request head and its body framing, and records which request is ambiguous.
 //! The handler asks `next_request_is_ambiguous` once per request, in the same order.
 
@@ -17,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 
-/// Where the guard is in the request stream.
+/// The guard's position in the request stream.
 enum State {
     /// Collecting a request head up to its empty line.
     Head(Vec<u8>),
@@ -25,7 +24,7 @@ enum State {
     Body(u64),
     /// Skipping a chunked body.
     Chunked(Chunked),
-    /// After an upgrade request: bytes wait until the handler says whether it succeeded.
+    /// After an upgrade request: bytes wait until the handler reports whether it succeeded.
     AwaitingUpgrade(Vec<u8>),
     /// Not HTTP/1 any more (HTTP/2, a tunnel, or a head hyper will reject).
     Off,

@@ -249,12 +249,12 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// Answers every request with 200 and a JSON echo of what it received.
+    /// Starts an upstream that responds 200 with a JSON echo of each request.
     pub fn echo() -> Upstream {
         Upstream::start(|received| async move { echo_response(&received) })
     }
 
-    /// Answers every request with `name` as the body, to tell targets apart.
+    /// Starts an upstream that responds with `name` as the body, to tell targets apart.
     pub fn named(name: &'static str) -> Upstream {
         Upstream::start(move |_| async move { Response::new(Full::new(Bytes::from(name))) })
     }
@@ -343,7 +343,7 @@ async fn read_request(request: Request<Incoming>) -> Received {
     }
 }
 
-/// A 200 response whose JSON body echoes the request line and headers.
+/// Builds a 200 response whose JSON body echoes the request line and headers.
 pub fn echo_response(received: &Received) -> Response<Full<Bytes>> {
     let headers: serde_json::Map<String, serde_json::Value> = received
         .headers
@@ -457,7 +457,7 @@ pub fn closed_after(stream: &mut TcpStream, timeout: Duration) -> bool {
     }
 }
 
-/// A configuration with one listener, one upstream and the given routes section.
+/// Builds a configuration with one listener, one upstream and the given routes section.
 pub fn config(upstream_url: &str, routes: &str) -> String {
     format!(
         "listeners:\n  - name: public\n    address: \"127.0.0.1:0\"\nadmin:\n  address: \"{ADMIN}\"\naccess_log:\n  format: json\nupstreams:\n  - name: backend\n    targets:\n      - url: \"{upstream_url}\"\nroutes:\n{routes}"
