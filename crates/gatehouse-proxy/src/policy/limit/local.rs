@@ -1,14 +1,14 @@
 //! The in-memory store: counters in sharded maps, one mutex per shard.
 //!
 //! A request's limits are checked under the locks of all their shards, taken in shard order,
-//! so that a request either consumes from every limit or from none. Entries expire when their
-//! state equals a fresh one (a rate limit fully refilled, a quota window over), and a sweep
-//! removes them, so memory stays bounded by the keys active recently. Quota counters can be
-//! saved to and restored from a state file.
+//! so that a request either consumes from every limit or from none. Counters are keyed by a
+//! 64-bit SipHash of their id under a per-process random key, so a request allocates nothing
+//! to find them; only quota counters keep their id, for the state file. Entries expire when
+//! their state equals a fresh one (a rate limit fully refilled, a quota window over), and a
+//! sweep removes them, so memory stays bounded by the keys active recently.
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
@@ -17,83 +17,101 @@ use super::{Check, Spec};
 
 const SHARDS: usize = 64;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Slot {
     value: u64,
     expires_us: u64,
+    /// The counter id of a quota, kept for the state file.
+    quota_id: Option<Box<str>>,
 }
 
+/// Hasher for keys that are already SipHash outputs.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type Shard = HashMap<u64, Slot, BuildHasherDefault<PassThrough>>;
+
 pub struct LocalStore {
-    shards: Box<[Mutex<HashMap<String, Slot>>]>,
+    hasher: RandomState,
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl Default for LocalStore {
     fn default() -> Self {
         LocalStore {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
 }
 
-fn shard_of(key: &str) -> usize {
-    let mut hasher = DefaultHasher::new();
-    key.hash(&mut hasher);
-    (hasher.finish() as usize) % SHARDS
-}
-
 impl LocalStore {
-    fn lock_all(&self, checks: &[Check]) -> Vec<(usize, MutexGuard<'_, HashMap<String, Slot>>)> {
-        let mut indexes: Vec<usize> = checks.iter().map(|check| shard_of(&check.id)).collect();
-        indexes.sort_unstable();
-        indexes.dedup();
-        indexes
-            .into_iter()
-            .map(|index| {
-                (
-                    index,
-                    self.shards[index]
-                        .lock()
-                        .unwrap_or_else(|poison| poison.into_inner()),
-                )
-            })
-            .collect()
+    fn key(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
+        self.shards[shard]
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Checks every limit and, when all allow the request, consumes from each.
     pub fn check(&self, checks: &[Check], now: u64) -> Vec<Decision> {
-        let mut guards = self.lock_all(checks);
+        let keys: Vec<u64> = checks.iter().map(|check| self.key(&check.id)).collect();
+        let mut shards: Vec<usize> = keys.iter().map(|key| (*key as usize) % SHARDS).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> = shards
+            .into_iter()
+            .map(|shard| (shard, self.lock(shard)))
+            .collect();
         let decisions: Vec<Decision> = checks
             .iter()
-            .map(|check| {
-                let shard = shard_of(&check.id);
-                let map = &guards
-                    .iter()
-                    .find(|(index, _)| *index == shard)
-                    .expect("locked")
-                    .1;
-                let stored = map
-                    .get(&check.id)
+            .zip(&keys)
+            .map(|(check, key)| {
+                let stored = shard_map(&mut guards, *key)
+                    .get(key)
                     .filter(|slot| slot.expires_us > now)
                     .map_or(0, |slot| slot.value);
                 evaluate(&check.spec, stored, now)
             })
             .collect();
         if decisions.iter().all(|decision| decision.allowed) {
-            for (check, decision) in checks.iter().zip(&decisions) {
-                let shard = shard_of(&check.id);
-                let map = &mut guards
-                    .iter_mut()
-                    .find(|(index, _)| *index == shard)
-                    .expect("locked")
-                    .1;
-                let slot = Slot {
-                    value: decision.next_value,
-                    expires_us: decision.expires_us,
-                };
-                match map.get_mut(&check.id) {
-                    Some(existing) => *existing = slot,
+            for ((check, key), decision) in checks.iter().zip(&keys).zip(&decisions) {
+                let map = shard_map(&mut guards, *key);
+                match map.get_mut(key) {
+                    Some(slot) => {
+                        slot.value = decision.next_value;
+                        slot.expires_us = decision.expires_us;
+                    }
                     None => {
-                        map.insert(check.id.clone(), slot);
+                        let quota_id = matches!(check.spec, Spec::Quota { .. })
+                            .then(|| check.id.clone().into_boxed_str());
+                        map.insert(
+                            *key,
+                            Slot {
+                                value: decision.next_value,
+                                expires_us: decision.expires_us,
+                                quota_id,
+                            },
+                        );
                     }
                 }
             }
@@ -106,10 +124,9 @@ impl LocalStore {
         checks
             .iter()
             .map(|check| {
-                let map = self.shards[shard_of(&check.id)]
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner());
-                map.get(&check.id)
+                let key = self.key(&check.id);
+                let map = self.lock((key as usize) % SHARDS);
+                map.get(&key)
                     .filter(|slot| slot.expires_us > now)
                     .map_or(0, |slot| slot.value)
             })
@@ -118,39 +135,35 @@ impl LocalStore {
 
     pub fn reset(&self, ids: &[String]) {
         for id in ids {
-            self.shards[shard_of(id)]
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner())
-                .remove(id);
+            let key = self.key(id);
+            self.lock((key as usize) % SHARDS).remove(&key);
         }
     }
 
     /// Removes expired entries; returns how many entries remain.
     pub fn sweep(&self, now: u64) -> usize {
-        self.shards
-            .iter()
+        (0..SHARDS)
             .map(|shard| {
-                let mut map = shard.lock().unwrap_or_else(|poison| poison.into_inner());
+                let mut map = self.lock(shard);
                 map.retain(|_, slot| slot.expires_us > now);
                 map.len()
             })
             .sum()
     }
 
-    /// Writes the quota counters (keys starting with `q:`) to `path` through a temporary
-    /// file, so that a crash never leaves a half-written state.
+    /// Writes the quota counters to `path` through a temporary file, so that a crash never
+    /// leaves a half-written state.
     pub fn save(&self, path: &Path, now: u64) -> std::io::Result<usize> {
         let mut quotas = serde_json::Map::new();
-        for shard in self.shards.iter() {
-            let map = shard.lock().unwrap_or_else(|poison| poison.into_inner());
-            for (key, slot) in map
-                .iter()
-                .filter(|(key, slot)| key.starts_with("q:") && slot.expires_us > now)
-            {
-                quotas.insert(
-                    key.clone(),
-                    serde_json::json!([slot.value, slot.expires_us]),
-                );
+        for shard in 0..SHARDS {
+            let map = self.lock(shard);
+            for slot in map.values().filter(|slot| slot.expires_us > now) {
+                if let Some(id) = &slot.quota_id {
+                    quotas.insert(
+                        id.to_string(),
+                        serde_json::json!([slot.value, slot.expires_us]),
+                    );
+                }
             }
         }
         let count = quotas.len();
@@ -171,20 +184,33 @@ impl LocalStore {
         let state: serde_json::Value =
             serde_json::from_str(&text).map_err(std::io::Error::other)?;
         let mut restored = 0;
-        for (key, entry) in state["quotas"].as_object().into_iter().flatten() {
+        for (id, entry) in state["quotas"].as_object().into_iter().flatten() {
             let (Some(value), Some(expires_us)) = (entry[0].as_u64(), entry[1].as_u64()) else {
                 continue;
             };
             if expires_us > now {
-                let mut map = self.shards[shard_of(key)]
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner());
-                map.insert(key.clone(), Slot { value, expires_us });
+                let key = self.key(id);
+                let slot = Slot {
+                    value,
+                    expires_us,
+                    quota_id: Some(id.clone().into_boxed_str()),
+                };
+                self.lock((key as usize) % SHARDS).insert(key, slot);
                 restored += 1;
             }
         }
         Ok(restored)
     }
+}
+
+/// Returns the locked shard of `key` among `guards`.
+fn shard_map<'a>(guards: &'a mut [(usize, MutexGuard<'_, Shard>)], key: u64) -> &'a mut Shard {
+    let shard = (key as usize) % SHARDS;
+    let position = guards
+        .iter()
+        .position(|(index, _)| *index == shard)
+        .unwrap_or(0);
+    &mut guards[position].1
 }
 
 /// Evaluates one limit against its stored value.
@@ -198,5 +224,47 @@ pub fn evaluate(spec: &Spec, stored: u64, now: u64) -> Decision {
             window_end_us,
             ..
         } => gcra::quota(stored, now, limit, window_end_us),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(id: &str) -> Check {
+        Check {
+            id: id.to_string(),
+            policy: "route-0".into(),
+            spec: Spec::Rate {
+                interval_us: 1_000_000,
+                burst: 1,
+                limit: 1,
+                per_us: 1_000_000,
+            },
+        }
+    }
+
+    #[test]
+    fn rejected_request_consumes_nothing() {
+        let store = LocalStore::default();
+        let (a, b) = (rate("a"), rate("b"));
+        assert!(store
+            .check(std::slice::from_ref(&a), 10)
+            .iter()
+            .all(|decision| decision.allowed));
+        let both = store.check(&[b.clone(), a.clone()], 10);
+        assert!(both[0].allowed && !both[1].allowed);
+        assert!(
+            store.check(std::slice::from_ref(&b), 10)[0].allowed,
+            "b was consumed by a rejected request"
+        );
+    }
+
+    #[test]
+    fn sweep_removes_expired() {
+        let store = LocalStore::default();
+        store.check(&[rate("a")], 10);
+        assert_eq!(store.sweep(10), 1);
+        assert_eq!(store.sweep(2_000_000), 0);
     }
 }
