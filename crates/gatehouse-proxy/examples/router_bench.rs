@@ -31,7 +31,7 @@ fn concrete(template: &str) -> String {
         .join("/")
 }
 
-/// A table of `count` routes: a third exact paths, a third templates, a third prefixes.
+/// Builds a table of `count` routes: a third exact paths, a third templates, a third prefixes.
 fn synthetic(count: usize) -> (Vec<Route>, Vec<String>) {
     let mut routes = Vec::with_capacity(count);
     let mut paths = Vec::with_capacity(count);

@@ -70,7 +70,7 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
-/// Returns true when the request asks for a protocol upgrade (WebSocket and others).
+/// Returns true when the request requests a protocol upgrade (WebSocket and others).
 pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
     let connection_upgrade = headers
         .get_all(header::CONNECTION)

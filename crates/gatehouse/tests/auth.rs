@@ -13,7 +13,7 @@ use http_body_util::Full;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
-use support::{request, send, Gatehouse, Reply, Upstream, ADMIN};
+use support::{key_hash, request, send, Gatehouse, Reply, Upstream, ADMIN};
 
 const ISSUER: &str = "https://idp.example.com/";
 const HMAC_SECRET: &str = "a-shared-secret-of-at-least-32-bytes!";
@@ -170,10 +170,8 @@ fn config(
     refetch: &str,
     trusted: &str,
 ) -> String {
-    let acme_key =
-        gatehouse_config::keys::format_key_hash(&gatehouse_config::keys::hash_api_key("acme-key"));
-    let bob_key =
-        gatehouse_config::keys::format_key_hash(&gatehouse_config::keys::hash_api_key("bob-key"));
+    let acme_key = key_hash("acme-key");
+    let bob_key = key_hash("bob-key");
     format!(
         r#"listeners:
   - name: public
@@ -382,8 +380,7 @@ fn api_key_revoked_by_reload() {
         200
     );
     let yaml = std::fs::read_to_string(&s.gateway.config_path).unwrap();
-    let bob_hash =
-        gatehouse_config::keys::format_key_hash(&gatehouse_config::keys::hash_api_key("bob-key"));
+    let bob_hash = key_hash("bob-key");
     std::fs::write(
         &s.gateway.config_path,
         yaml.replace(&format!("    api_keys: [\"{bob_hash}\"]\n"), ""),

@@ -7,13 +7,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use support::redis::RedisServer;
-use support::{request, send, Gatehouse, Reply, Upstream, ADMIN};
+use support::{key_hash, request, send, Gatehouse, Reply, Upstream, ADMIN};
 
-fn key_hash(key: &str) -> String {
-    gatehouse_config::keys::format_key_hash(&gatehouse_config::keys::hash_api_key(key))
-}
-
-/// A configuration with consumers `bob` (plan free) and `acme` (plan pro, own limits).
+/// Builds a configuration with consumers `bob` and `carol` (plan free) and `acme` (plan pro,
+/// own limits).
 fn config(upstream: &Upstream, rate_limiting: &str, plans: &str, routes: &str) -> String {
     format!(
         r#"listeners:

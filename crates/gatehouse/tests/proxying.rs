@@ -265,7 +265,7 @@ fn response_trailers_forwarded() {
     assert!(reply.contains("grpc-status: 0"), "trailer missing: {reply}");
 }
 
-/// An upstream that answers with a body and a `grpc-status` trailer.
+/// Starts an upstream that responds with a body and a `grpc-status` trailer.
 fn trailer_upstream() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -407,7 +407,7 @@ fn expect_continue_waits_for_upstream() {
     assert!(reply.ends_with("expect=100-continue body=hello"), "{reply}");
 }
 
-/// An upstream that reads the body (and so sends 100 Continue) only after 600 ms.
+/// Starts an upstream that reads the body (and so sends 100 Continue) only after 600 ms.
 fn slow_continue_upstream() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();

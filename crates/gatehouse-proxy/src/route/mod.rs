@@ -33,7 +33,7 @@ pub struct Matched {
     pub captures: Captures,
 }
 
-/// Why the route table could not be built.
+/// A failure to build the route table.
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
     #[error(

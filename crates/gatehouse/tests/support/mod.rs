@@ -463,3 +463,8 @@ pub fn config(upstream_url: &str, routes: &str) -> String {
         "listeners:\n  - name: public\n    address: \"127.0.0.1:0\"\nadmin:\n  address: \"{ADMIN}\"\naccess_log:\n  format: json\nupstreams:\n  - name: backend\n    targets:\n      - url: \"{upstream_url}\"\nroutes:\n{routes}"
     )
 }
+
+/// Returns the `sha256:` form of an API key, as `consumers[].api_keys` takes it.
+pub fn key_hash(key: &str) -> String {
+    gatehouse_config::keys::format_key_hash(&gatehouse_config::keys::hash_api_key(key))
+}

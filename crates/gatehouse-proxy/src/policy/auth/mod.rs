@@ -201,7 +201,7 @@ impl AuthRuntime {
                     ProxyError::AuthUnavailable { provider: err.provider }
                 })?;
                 if !answer.active {
-                    tracing::debug!(provider = %provider.model.name, "token rejected: introspection says it is not active");
+                    tracing::debug!(provider = %provider.model.name, "token rejected: the introspection response marks it inactive");
                     return Ok(None);
                 }
                 let consumer =

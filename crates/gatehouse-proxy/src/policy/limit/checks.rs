@@ -23,19 +23,22 @@ pub struct Subject<'a> {
 
 /// Returns the checks for a request on route `route`.
 pub fn for_request(config: &Config, route: usize, subject: &Subject<'_>) -> Vec<Check> {
-    let now = unix_now();
     let model = &config.routes[route];
     let mut checks = Vec::new();
     for (index, limit) in model.rate_limits.iter().enumerate() {
-        let scope = match &limit.group {
-            Some(group) => format!("g:{group}:{}:{}", limit.limit, limit.per.as_micros()),
-            None => format!("r:{}:{index}", model.name),
+        let subject_key = subject_key(config, &limit.key, subject);
+        let id = match &limit.group {
+            Some(group) => format!(
+                "g:{group}:{}:{}:{subject_key}",
+                limit.limit,
+                limit.per.as_micros()
+            ),
+            None => format!("r:{}:{index}:{subject_key}", model.name),
         };
-        let id = format!("{scope}:{}", subject_key(config, &limit.key, subject));
         checks.push(rate_check(id, format!("route-{index}"), limit));
     }
     if let Some(consumer) = subject.consumer {
-        checks.extend(for_consumer(config, consumer, subject, now));
+        checks.extend(for_consumer(config, consumer, subject, unix_now()));
     }
     checks
 }

@@ -3,7 +3,7 @@
 //! A request's limits are checked under the locks of all their shards, taken in shard order,
 //! so that a request either consumes from every limit or from none. Counters are keyed by a
 //! 64-bit SipHash of their id under a per-process random key, so a request allocates nothing
-//! to find them; only quota counters keep their id, for the state file. Entries expire when
+//! to find them. Only quota counters keep their id, for the state file. Entries expire when
 //! their state equals a fresh one (a rate limit fully refilled, a quota window over), and a
 //! sweep removes them, so memory stays bounded by the keys active recently.
 
@@ -253,7 +253,8 @@ mod tests {
             .iter()
             .all(|decision| decision.allowed));
         let both = store.check(&[b.clone(), a.clone()], 10);
-        assert!(both[0].allowed && !both[1].allowed);
+        assert!(both[0].allowed, "b alone would pass");
+        assert!(!both[1].allowed, "a is used up");
         assert!(
             store.check(std::slice::from_ref(&b), 10)[0].allowed,
             "b was consumed by a rejected request"

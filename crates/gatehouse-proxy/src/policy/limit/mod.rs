@@ -3,8 +3,8 @@
 //! `checks` decides which counters a request touches, `gcra` contains the arithmetic, and the
 //! counters live in the `local` store or in Redis (`redis_store`). A request passes only when
 //! every limit allows it, and a rejected request consumes from none. While Redis fails, the
-//! local store stands in (`on_store_error: allow`) or requests get 503 (`deny`); Redis is
-//! tried again after one second.
+//! local store takes its place (`on_store_error: allow`) or requests get 503 (`deny`).
+//! Redis is tried again after one second.
 
 pub mod checks;
 pub mod gcra;
@@ -160,7 +160,7 @@ impl LimitRuntime {
         (now_millis() >= self.redis_down_until.load(Ordering::Relaxed)).then_some(redis)
     }
 
-    /// Logs once when Redis answers again after failures.
+    /// Logs once when Redis responds again after failures.
     fn note_redis_up(&self) {
         if self.redis_down_until.load(Ordering::Relaxed) != 0
             && self.redis_down_until.swap(0, Ordering::Relaxed) != 0
