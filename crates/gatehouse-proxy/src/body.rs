@@ -1,6 +1,7 @@
 //! Body types on the request path.
 //!
-//! `ProxyBody` is the one boxed body type that phases see in both directions. `LimitedBody`
+//! `RequestBody` is what listeners hand to the phases, `ProxyBody` the one boxed body type
+//! of everything the phases send on. `LimitedBody`
 //! enforces the request body size limit while streaming, and `ExpectGate` holds a client's
 //! body back until the upstream has answered `100 Continue`.
 
@@ -21,6 +22,45 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The body type of every request and response that phases handle.
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+/// The body of a request as a listener received it.
+pub enum RequestBody {
+    Empty,
+    Http1(crate::h1::server::IncomingBody),
+    Http2(hyper::body::Incoming),
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            RequestBody::Empty => Poll::Ready(None),
+            RequestBody::Http1(body) => Pin::new(body).poll_frame(cx),
+            RequestBody::Http2(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Http1(body) => body.is_end_stream(),
+            RequestBody::Http2(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Http1(body) => body.size_hint(),
+            RequestBody::Http2(body) => body.size_hint(),
+        }
+    }
+}
 
 pub fn empty() -> ProxyBody {
     Empty::new().map_err(|never| match never {}).boxed()

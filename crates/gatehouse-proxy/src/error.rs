@@ -18,6 +18,8 @@ pub enum ProxyError {
     BadRequest(&'static str),
     #[error("request has both Content-Length and Transfer-Encoding, or conflicting lengths")]
     AmbiguousLength,
+    #[error("request head is too large: {0}")]
+    HeadTooLarge(&'static str),
     #[error("no route matches the request")]
     RouteNotFound,
     #[error("request body is larger than the limit of {limit} bytes")]
@@ -61,6 +63,7 @@ impl ProxyError {
             ProxyError::InvalidTarget(_)
             | ProxyError::BadRequest(_)
             | ProxyError::AmbiguousLength => StatusCode::BAD_REQUEST,
+            ProxyError::HeadTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ProxyError::RouteNotFound => StatusCode::NOT_FOUND,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::UpstreamUnavailable { .. } | ProxyError::UpstreamProtocol { .. } => {
@@ -85,6 +88,7 @@ impl ProxyError {
             ProxyError::InvalidTarget(_) => "invalid_request_target",
             ProxyError::BadRequest(_) => "bad_request",
             ProxyError::AmbiguousLength => "ambiguous_message_length",
+            ProxyError::HeadTooLarge(_) => "request_header_fields_too_large",
             ProxyError::RouteNotFound => "route_not_found",
             ProxyError::BodyTooLarge { .. } => "payload_too_large",
             ProxyError::UpstreamUnavailable { .. } => "upstream_unavailable",
@@ -138,7 +142,9 @@ impl ProxyError {
     pub fn closes_connection(&self) -> bool {
         matches!(
             self,
-            ProxyError::AmbiguousLength | ProxyError::BodyTooLarge { .. }
+            ProxyError::AmbiguousLength
+                | ProxyError::BodyTooLarge { .. }
+                | ProxyError::HeadTooLarge(_)
         )
     }
 }

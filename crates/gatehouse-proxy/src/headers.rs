@@ -70,15 +70,18 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     }
 }
 
-/// Returns true when the request requests a protocol upgrade (WebSocket and others).
-pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
-    let connection_upgrade = headers
+/// Returns true when a `Connection` field lists `token`, compared without case.
+pub fn has_connection_token(headers: &HeaderMap, token: &str) -> bool {
+    headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    connection_upgrade && headers.contains_key(header::UPGRADE)
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
+        .any(|element| element.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Returns true when the request requests a protocol upgrade (WebSocket and others).
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    has_connection_token(headers, "upgrade") && headers.contains_key(header::UPGRADE)
 }
 
 /// Drops client headers whose names imitate an identity header with `_` for `-`.

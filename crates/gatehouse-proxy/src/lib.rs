@@ -10,6 +10,7 @@ pub mod admin;
 pub mod body;
 pub mod error;
 pub mod gateway;
+pub mod h1;
 pub mod handler;
 pub mod headers;
 pub mod listener;

@@ -2,9 +2,9 @@
 //! rules, authentication, authorization, rate limits and quotas.
 
 use http::{header, Request};
-use hyper::body::Incoming;
 
 use super::{ConnectionInfo, Exchange};
+use crate::body::RequestBody;
 use crate::error::ProxyError;
 use crate::policy::limit::checks;
 use crate::policy::{auth, client_ip, ip};
@@ -16,7 +16,7 @@ use crate::telemetry::metrics::{AuthLabels, LimitLabels};
 pub(super) async fn admit(
     shared: &Shared,
     connection: &ConnectionInfo,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
     exchange: &mut Exchange,
     matched: &Matched,
 ) -> Result<(), ProxyError> {
@@ -38,7 +38,7 @@ pub(super) async fn admit(
 /// Authenticates and authorizes the request, storing the identity in the exchange.
 async fn authenticate(
     shared: &Shared,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
     exchange: &mut Exchange,
     matched: &Matched,
     rules: &gatehouse_config::model::RouteAuth,
@@ -77,7 +77,7 @@ async fn authenticate(
     result
 }
 
-fn check_body_size(request: &Request<Incoming>, limit: u64) -> Result<(), ProxyError> {
+fn check_body_size(request: &Request<RequestBody>, limit: u64) -> Result<(), ProxyError> {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -92,7 +92,7 @@ fn check_body_size(request: &Request<Incoming>, limit: u64) -> Result<(), ProxyE
 /// Checks and consumes the route's and the consumer's rate limits and quotas.
 async fn limit(
     shared: &Shared,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
     exchange: &mut Exchange,
     matched: &Matched,
     client: std::net::IpAddr,

@@ -11,25 +11,24 @@ use gatehouse_config::model::{HashKey, Rewrite};
 use http::uri::PathAndQuery;
 use http::{header, HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 
 use super::{ConnectionInfo, Exchange};
-use crate::body::{BodyLimitExceeded, ExpectGate, GateSwitch, LimitedBody, ProxyBody};
+use crate::body::{BodyLimitExceeded, ExpectGate, GateSwitch, LimitedBody, ProxyBody, RequestBody};
 use crate::error::ProxyError;
+use crate::h1::client::{ContinueHook, ExchangeError};
 use crate::headers;
 use crate::policy::auth;
 use crate::route::Matched;
 use crate::snapshot::RouteRuntime;
 use crate::upstream::balance::BalanceInput;
-use crate::upstream::{SendError, UpstreamBody, UpstreamRuntime};
+use crate::upstream::{SendError, UpstreamRuntime};
 
 /// Time an upstream gets to respond to `Expect: 100-continue` before the body is sent anyway.
 const EXPECT_CONTINUE_WAIT: Duration = Duration::from_secs(1);
 
 pub(super) async fn forward(
     connection: &ConnectionInfo,
-    mut request: Request<Incoming>,
+    request: Request<RequestBody>,
     exchange: &mut Exchange,
     matched: Matched,
     path: String,
@@ -39,7 +38,6 @@ pub(super) async fn forward(
     let upstream = &route.upstream;
     let upgrade =
         request.version() == Version::HTTP_11 && headers::is_upgrade_request(request.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
 
     let target = pick_target(upstream, connection, &request);
     exchange.target = Some(target);
@@ -67,9 +65,14 @@ pub(super) async fn forward(
     upstream_metrics.duration.observe(elapsed.as_secs_f64());
 
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(client_upgrade) = client_upgrade {
-            return Ok(tunnel(client_upgrade, response));
+        if !upgrade {
+            return Err(ProxyError::UpstreamProtocol {
+                upstream: upstream.name.clone(),
+                reason: "101 Switching Protocols without an upgrade request".to_string(),
+            });
         }
+        // The listener joins the two connections once it has sent this head.
+        return Ok(response.map(|_| crate::body::empty()));
     }
     transform_response(response.headers_mut(), route);
     // The client gets the gateway's HTTP version, whatever the upstream spoke.
@@ -80,7 +83,7 @@ pub(super) async fn forward(
 fn pick_target(
     upstream: &UpstreamRuntime,
     connection: &ConnectionInfo,
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
 ) -> usize {
     let client_ip;
     let hash_key: Option<&[u8]> = match upstream.balancer.hash_key() {
@@ -97,7 +100,7 @@ fn pick_target(
         .pick(&upstream.targets, &BalanceInput { hash_key })
 }
 
-fn cookie_value<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a [u8]> {
+fn cookie_value<'a>(request: &'a Request<RequestBody>, name: &str) -> Option<&'a [u8]> {
     request
         .headers()
         .get_all(header::COOKIE)
@@ -115,7 +118,7 @@ fn cookie_value<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a [u
 #[allow(clippy::too_many_arguments)]
 fn transform_request(
     connection: &ConnectionInfo,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     exchange: &Exchange,
     route: &RouteRuntime,
     matched: &Matched,
@@ -182,11 +185,7 @@ fn transform_request(
     let opener = switch.clone();
     let gated = ExpectGate::new(limited, switch, EXPECT_CONTINUE_WAIT).boxed();
     let mut request = Request::from_parts(parts, gated);
-    hyper::ext::on_informational(&mut request, move |response| {
-        if response.status() == StatusCode::CONTINUE {
-            opener.open();
-        }
-    });
+    request.extensions_mut().insert(ContinueHook(opener));
     Ok(request)
 }
 
@@ -220,31 +219,6 @@ fn transform_response(response_headers: &mut http::HeaderMap, route: &RouteRunti
     headers::apply_rules(response_headers, &route.model.response_headers);
 }
 
-/// Sends the upstream's 101 to the client and joins the two connections.
-fn tunnel(
-    client_upgrade: hyper::upgrade::OnUpgrade,
-    mut response: Response<UpstreamBody>,
-) -> Response<ProxyBody> {
-    let upstream_upgrade = hyper::upgrade::on(&mut response);
-    let (parts, mut body) = response.into_parts();
-    body.detach();
-    tokio::spawn(async move {
-        let (client, upstream) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
-            Ok(pair) => pair,
-            Err(err) => {
-                tracing::debug!(error = %err, "upgrade failed before the tunnel opened");
-                return;
-            }
-        };
-        let mut client = TokioIo::new(client);
-        let mut upstream = TokioIo::new(upstream);
-        if let Err(err) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-            tracing::debug!(error = %err, "upgraded connection ended with an error");
-        }
-    });
-    Response::from_parts(parts, crate::body::empty())
-}
-
 /// Maps a failed upstream exchange to the error returned to the client, and logs it.
 fn send_error(upstream: &UpstreamRuntime, err: SendError, exchange: &mut Exchange) -> ProxyError {
     let name = upstream.name.clone();
@@ -267,7 +241,11 @@ fn send_error(upstream: &UpstreamRuntime, err: SendError, exchange: &mut Exchang
                 timeout_ms: timeout.as_millis(),
             }
         }
-        SendError::Request(err) if err.is_parse() => ProxyError::UpstreamProtocol {
+        SendError::Exchange(ExchangeError::Protocol(reason)) => ProxyError::UpstreamProtocol {
+            upstream: name,
+            reason: reason.to_string(),
+        },
+        SendError::Http2(err) if err.is_parse() => ProxyError::UpstreamProtocol {
             upstream: name,
             reason: err.to_string(),
         },

@@ -16,12 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{header, HeaderValue, Method, Request, Response, Uri, Version};
-use hyper::body::Incoming;
 
-use crate::body::ProxyBody;
+use crate::body::{ProxyBody, RequestBody};
 use crate::error::{error_response, Fault, ProxyError};
 use crate::headers;
-use crate::listener::guard::GuardState;
 use crate::listener::idle::Activity;
 use crate::policy::auth::Identity;
 use crate::route::{self, host, Matched};
@@ -33,8 +31,6 @@ pub struct ConnectionInfo {
     pub listener: Arc<str>,
     pub https: bool,
     pub client: SocketAddr,
-    /// The smuggling guard's verdicts for HTTP/1 connections.
-    pub guard: Option<Arc<GuardState>>,
     /// Requests in flight, for the idle timeout.
     pub activity: Arc<Activity>,
 }
@@ -71,10 +67,8 @@ pub struct Exchange {
 pub async fn handle(
     shared: Arc<Shared>,
     connection: Arc<ConnectionInfo>,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
 ) -> Result<Response<ProxyBody>, Infallible> {
-    let may_upgrade =
-        request.method() == Method::CONNECT || request.headers().contains_key(header::UPGRADE);
     let mut exchange = parse(&shared, &request);
     connection.activity.request_started();
 
@@ -91,11 +85,7 @@ pub async fn handle(
         .insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
     crate::policy::limit::apply_headers(response.headers_mut(), &exchange.limit_headers);
     exchange.status = response.status().as_u16();
-    let switched = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
-    if let (true, Some(guard)) = (may_upgrade, &connection.guard) {
-        guard.upgrade_finished(switched);
-    }
-    if switched {
+    if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
         connection.activity.mark_upgraded();
     }
 
@@ -112,7 +102,7 @@ pub async fn handle(
 
 /// Runs the parse phase: takes the request id, the facts the log phase reports, and the
 /// snapshot for this request.
-fn parse(shared: &Shared, request: &Request<Incoming>) -> Exchange {
+fn parse(shared: &Shared, request: &Request<RequestBody>) -> Exchange {
     let host = request_host(request)
         .map(host::request_host)
         .unwrap_or_default();
@@ -140,25 +130,17 @@ fn parse(shared: &Shared, request: &Request<Incoming>) -> Exchange {
 async fn run_phases(
     shared: &Shared,
     connection: &ConnectionInfo,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     exchange: &mut Exchange,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    check_message(connection, &request)?;
+    check_message(&request)?;
     let (matched, path) = route_request(&request, exchange)?;
     admit::admit(shared, connection, &request, exchange, &matched).await?;
     forward::forward(connection, request, exchange, matched, path).await
 }
 
 /// Rejects what the HTTP layer let through but a proxy must not forward.
-fn check_message(
-    connection: &ConnectionInfo,
-    request: &Request<Incoming>,
-) -> Result<(), ProxyError> {
-    if let Some(guard) = &connection.guard {
-        if guard.next_request_is_ambiguous() {
-            return Err(ProxyError::AmbiguousLength);
-        }
-    }
+fn check_message(request: &Request<RequestBody>) -> Result<(), ProxyError> {
     if request.method() == Method::CONNECT {
         return Err(ProxyError::BadRequest("CONNECT is not supported"));
     }
@@ -188,7 +170,7 @@ fn check_message(
 
 /// Runs the route phase: normalizes the path and finds the route.
 fn route_request(
-    request: &Request<Incoming>,
+    request: &Request<RequestBody>,
     exchange: &mut Exchange,
 ) -> Result<(Matched, String), ProxyError> {
     let path = route::path::normalize(request.uri().path())?;
@@ -236,7 +218,7 @@ fn reject(err: &ProxyError, exchange: &Exchange) -> Response<ProxyBody> {
     error_response(err, request_id, exchange.head_only)
 }
 
-fn request_host(request: &Request<Incoming>) -> Option<&str> {
+fn request_host(request: &Request<RequestBody>) -> Option<&str> {
     request
         .uri()
         .authority()

@@ -4,7 +4,6 @@
 //! `SO_REUSEPORT` socket per listener, so the kernel spreads connections over workers and a
 //! connection stays on one thread for its whole life, upstream pool included.
 
-pub mod guard;
 pub mod idle;
 
 use std::cell::Cell;
@@ -16,18 +15,17 @@ use std::time::Duration;
 use gatehouse_config::model::{Listener, Server};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio_rustls::TlsAcceptor;
 
+use crate::body::RequestBody;
+use crate::h1::server::{Ending, ServerSettings};
+use crate::h1::Io;
 use crate::handler::{self, ConnectionInfo};
 use crate::snapshot::Shared;
 use crate::telemetry::metrics::ListenerLabels;
-use guard::{GuardState, Guarded};
 use idle::{Activity, IdleTimeout};
 
 thread_local! {
@@ -117,6 +115,47 @@ pub struct WorkerListener {
     pub tls: Option<TlsAcceptor>,
 }
 
+/// Counts a worker's open connections so that shutdown can wait for them.
+#[derive(Default)]
+struct OpenConnections {
+    count: std::sync::atomic::AtomicUsize,
+    closed: Notify,
+}
+
+/// Held by a connection task; its drop counts the connection as closed.
+struct OpenGuard(Arc<OpenConnections>);
+
+impl OpenConnections {
+    fn open(self: &Arc<Self>) -> OpenGuard {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        OpenGuard(self.clone())
+    }
+
+    async fn all_closed(&self) {
+        loop {
+            let closed = self.closed.notified();
+            if self.count.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return;
+            }
+            closed.await;
+        }
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.closed.notify_waiters();
+        }
+    }
+}
+
 /// Runs one worker: accepts on its sockets until `shutdown` turns true, then lets open
 /// connections finish for up to the shutdown timeout.
 pub fn run_worker(
@@ -130,19 +169,17 @@ pub fn run_worker(
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let graceful = Arc::new(GracefulShutdown::new());
+        let open = Arc::new(OpenConnections::default());
         let mut accept_loops = tokio::task::JoinSet::new();
         for listener in listeners {
             let socket = tokio::net::TcpListener::from_std(listener.socket)?;
-            let accept = accept_loop(socket, listener.name, listener.tls, shared.clone(), graceful.clone(), shutdown.clone());
+            let accept = accept_loop(socket, listener.name, listener.tls, shared.clone(), open.clone(), shutdown.clone());
             accept_loops.spawn(accept);
         }
         while accept_loops.join_next().await.is_some() {}
 
-        // The accept loops held the only other references, and they have ended.
-        let graceful = Arc::try_unwrap(graceful).unwrap_or_else(|_| GracefulShutdown::new());
         let deadline = shared.snapshot.load().config.server.shutdown_timeout;
-        if tokio::time::timeout(deadline, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(deadline, open.all_closed()).await.is_err() {
             tracing::warn!(worker = slot, timeout = ?deadline, "connections still open at the shutdown deadline");
         }
         Ok(())
@@ -154,7 +191,7 @@ async fn accept_loop(
     name: Arc<str>,
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
-    graceful: Arc<GracefulShutdown>,
+    open: Arc<OpenConnections>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -175,8 +212,13 @@ async fn accept_loop(
             tls: tls.clone(),
             shared: shared.clone(),
             client,
+            drain: shutdown.clone(),
         };
-        tokio::spawn(connection.serve(stream, graceful.watcher()));
+        let guard = open.open();
+        tokio::spawn(async move {
+            connection.serve(stream).await;
+            drop(guard);
+        });
     }
 }
 
@@ -186,10 +228,12 @@ struct Connection {
     tls: Option<TlsAcceptor>,
     shared: Arc<Shared>,
     client: SocketAddr,
+    /// Turns true when the gateway starts shutting down.
+    drain: watch::Receiver<bool>,
 }
 
 impl Connection {
-    async fn serve(self, stream: TcpStream, graceful: Watcher) {
+    async fn serve(self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let labels = ListenerLabels {
             listener: self.name.to_string(),
@@ -203,14 +247,14 @@ impl Connection {
         gauge.inc();
         let server = self.shared.snapshot.load().config.server.clone();
         match self.tls.clone() {
-            None => self.serve_http(stream, &server, false, graceful).await,
+            None => self.serve_http(stream, &server, false).await,
             Some(acceptor) => {
                 match tokio::time::timeout(server.header_read_timeout, acceptor.accept(stream))
                     .await
                 {
                     Ok(Ok(tls)) => {
                         let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                        self.serve_http(tls, &server, http2, graceful).await
+                        self.serve_http(tls, &server, http2).await
                     }
                     Ok(Err(err)) => {
                         tracing::debug!(client = %self.client, error = %err, "TLS handshake failed")
@@ -222,53 +266,64 @@ impl Connection {
         gauge.dec();
     }
 
-    async fn serve_http<S>(self, stream: S, server: &Server, http2: bool, graceful: Watcher)
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let https = self.tls.is_some();
-        let guard = (!http2).then(|| GuardState::new(server.max_header_size, server.max_headers));
-        let activity = Arc::new(Activity::default());
+    async fn serve_http(self, stream: impl Io, server: &Server, http2: bool) {
         let info = Arc::new(ConnectionInfo {
             listener: self.name.clone(),
-            https,
+            https: self.tls.is_some(),
             client: self.client,
-            guard: guard.clone(),
-            activity: activity.clone(),
+            activity: Arc::new(Activity::default()),
         });
-        let header_timeout = (!http2).then_some(server.header_read_timeout);
-        let stream = IdleTimeout::new(stream, activity, server.idle_timeout, header_timeout);
-        let shared = self.shared.clone();
-        let service =
-            service_fn(move |request| handler::handle(shared.clone(), info.clone(), request));
-        let builder = http_builder(server, http2);
-        let io = TokioIo::new(Guarded::new(stream, guard));
-        let connection = builder
-            .serve_connection_with_upgrades(io, service)
-            .into_owned();
-        let result = graceful.watch(connection).await;
-        if let Err(err) = result {
-            tracing::debug!(client = %self.client, error = %err, "client connection ended with an error");
+        if http2 {
+            return self.serve_http2(stream, server, info).await;
+        }
+        let settings = ServerSettings {
+            max_head: server.max_header_size,
+            max_headers: server.max_headers,
+            head_timeout: server.header_read_timeout,
+            idle_timeout: server.idle_timeout,
+        };
+        let ending = crate::h1::server::serve(
+            Box::new(stream),
+            self.shared.clone(),
+            info.clone(),
+            settings,
+            self.drain.clone(),
+        )
+        .await;
+        if let Ending::Http2(stream) = ending {
+            self.serve_http2(stream, server, info).await;
         }
     }
-}
 
-fn http_builder(server: &Server, http2_only: bool) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    if http2_only {
-        builder = builder.http2_only();
+    /// Serves HTTP/2 through hyper, negotiated by ALPN or opened with the h2c preface.
+    async fn serve_http2(self, stream: impl Io, server: &Server, info: Arc<ConnectionInfo>) {
+        let stream = IdleTimeout::new(stream, info.activity.clone(), server.idle_timeout, None);
+        let shared = self.shared.clone();
+        let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            handler::handle(
+                shared.clone(),
+                info.clone(),
+                request.map(RequestBody::Http2),
+            )
+        });
+        let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(server.max_header_size).unwrap_or(u32::MAX))
+            .serve_connection(TokioIo::new(stream), service);
+        let mut connection = std::pin::pin!(connection);
+        let mut drain = self.drain;
+        let drained = async move {
+            let _ = drain.wait_for(|stop| *stop).await;
+        };
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = drained => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(err) = result {
+            tracing::debug!(client = %self.client, error = %err, "HTTP/2 connection ended with an error");
+        }
     }
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        // `IdleTimeout` enforces the head timeout from a head's first byte; hyper's would
-        // also run while a keep-alive connection waits for its next request.
-        .header_read_timeout(None)
-        .max_buf_size(server.max_header_size.max(8192))
-        .max_headers(server.max_headers);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(server.max_header_size).unwrap_or(u32::MAX));
-    builder
 }

@@ -1,4 +1,5 @@
-//! RFC 3339 timestamps in UTC for the access log, without a calendar dependency.
+//! Timestamps in UTC without a calendar dependency: RFC 3339 for the access log and the
+//! HTTP `Date` field.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -35,6 +36,28 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+/// The current time as an HTTP `Date` value (RFC 9110 section 5.6.7), formatted once per
+/// second per thread.
+pub fn http_date() -> http::HeaderValue {
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHED: RefCell<(u64, http::HeaderValue)> =
+            const { RefCell::new((u64::MAX, http::HeaderValue::from_static(""))) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    CACHED.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        if cached.0 != second {
+            let text = httpdate::fmt_http_date(now);
+            cached.1 = http::HeaderValue::from_str(&text)
+                .unwrap_or_else(|_| http::HeaderValue::from_static(""));
+            cached.0 = second;
+        }
+        cached.1.clone()
+    })
 }
 
 #[cfg(test)]

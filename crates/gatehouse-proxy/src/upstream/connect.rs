@@ -1,25 +1,26 @@
 //! Opening connections to targets: TCP, optional TLS with ALPN, then the HTTP handshake.
 //!
-//! The connection task is spawned on the current worker's runtime; the returned sender is
-//! what the pool keeps.
+//! An HTTP/2 connection gets its connection task on the current worker's runtime and the
+//! pool keeps its sender; an HTTP/1.1 connection is kept as it is and used by the request
+//! that takes it.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_config::model::{Scheme, UpstreamProtocol};
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::target::TargetRuntime;
 use crate::body::ProxyBody;
+use crate::h1::client::ClientConnection;
 
 /// A fresh connection, ready to send.
 pub enum Connection {
-    Http1(http1::SendRequest<ProxyBody>),
+    Http1(ClientConnection),
     Http2(http2::SendRequest<ProxyBody>),
 }
 
@@ -87,10 +88,10 @@ async fn connect_inner(
 
 async fn handshake<S>(stream: S, http2: bool) -> Result<Connection, ConnectError>
 where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: crate::h1::Io,
 {
-    let io = TokioIo::new(stream);
     if http2 {
+        let io = TokioIo::new(stream);
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .handshake(io)
             .await?;
@@ -101,11 +102,5 @@ where
         });
         return Ok(Connection::Http2(sender));
     }
-    let (sender, connection) = http1::Builder::new().handshake(io).await?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.with_upgrades().await {
-            tracing::debug!(error = %err, "upstream HTTP/1.1 connection ended with an error");
-        }
-    });
-    Ok(Connection::Http1(sender))
+    Ok(Connection::Http1(ClientConnection::new(Box::new(stream))))
 }

@@ -19,9 +19,9 @@ use gatehouse_config::model::{Scheme, Upstream};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
 
-use crate::body::ProxyBody;
+use crate::body::{BoxError, ProxyBody};
+use crate::h1::client::{self, ClientConnection, ExchangeError, ResponseBody};
 use crate::tls;
 use balance::Balancer;
 use connect::{ConnectError, ConnectSettings, Connection};
@@ -61,8 +61,10 @@ pub enum SendError {
     Connect(#[from] ConnectError),
     #[error("no response within {0:?}")]
     Timeout(Duration),
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
     #[error("request failed: {0}")]
-    Request(#[from] hyper::Error),
+    Http2(#[from] hyper::Error),
 }
 
 impl UpstreamRuntime {
@@ -124,44 +126,43 @@ impl UpstreamRuntime {
             index,
         };
         let timeout = self.request_timeout;
-        let (response, sender) = tokio::time::timeout(timeout, self.send_on_pool(target, request))
+        let response = tokio::time::timeout(timeout, self.send_on_pool(target, request))
             .await
             .map_err(|_| SendError::Timeout(timeout))??;
-        Ok(response.map(|body| UpstreamBody::new(body, sender, in_flight)))
+        Ok(response.map(|body| UpstreamBody::new(body, in_flight)))
     }
 
     async fn send_on_pool(
         &self,
         target: &TargetRuntime,
         mut request: Request<ProxyBody>,
-    ) -> Result<(Response<Incoming>, Option<http1::SendRequest<ProxyBody>>), SendError> {
+    ) -> Result<Response<Received>, SendError> {
         if let Some(mut sender) = target.with_pool(|pool| pool.http2.clone()) {
             if !sender.is_closed() {
                 let request = Self::http2_form(request, target);
-                return Ok((sender.send_request(request).await?, None));
+                let response = sender.send_request(request).await?;
+                return Ok(response.map(Received::Http2));
             }
         }
-        while let Some(mut sender) = target.take_idle(self.idle_timeout) {
-            if sender.ready().await.is_err() {
-                continue;
-            }
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, Some(sender))),
-                Err(mut err) => match err.take_message() {
+        while let Some(connection) = target.take_idle(self.idle_timeout) {
+            match client::send(connection, request, true).await {
+                Ok(response) => return Ok(response.map(Received::Http1)),
+                Err(failure) => match failure.unsent {
                     Some(unsent) => request = unsent,
-                    None => return Err(SendError::Request(err.into_error())),
+                    None => return Err(failure.error.into()),
                 },
             }
         }
         match self.connect_to(target).await? {
-            Connection::Http1(mut sender) => {
-                let response = sender.send_request(request).await?;
-                Ok((response, Some(sender)))
-            }
+            Connection::Http1(connection) => match client::send(connection, request, false).await {
+                Ok(response) => Ok(response.map(Received::Http1)),
+                Err(failure) => Err(failure.error.into()),
+            },
             Connection::Http2(mut sender) => {
                 target.with_pool(|pool| pool.http2 = Some(sender.clone()));
                 let request = Self::http2_form(request, target);
-                Ok((sender.send_request(request).await?, None))
+                let response = sender.send_request(request).await?;
+                Ok(response.map(Received::Http2))
             }
         }
     }
@@ -203,8 +204,8 @@ impl UpstreamRuntime {
         }
     }
 
-    fn give_back(&self, index: usize, sender: http1::SendRequest<ProxyBody>) {
-        self.targets[index].put_idle(sender, self.max_idle);
+    fn give_back(&self, index: usize, connection: ClientConnection) {
+        self.targets[index].put_idle(connection, self.max_idle);
     }
 }
 
@@ -222,40 +223,37 @@ impl Drop for InFlight {
     }
 }
 
-/// The upstream's response body. At its end the HTTP/1.1 connection returns to the pool; a
+/// A response body as the connection's protocol delivers it.
+pub enum Received {
+    Http1(ResponseBody),
+    Http2(Incoming),
+}
+
+/// The upstream's response body. At its end an HTTP/1.1 connection returns to the pool; a
 /// body dropped before its end leaves the connection to close.
 pub struct UpstreamBody {
-    inner: Incoming,
-    sender: Option<http1::SendRequest<ProxyBody>>,
+    inner: Received,
     in_flight: Option<InFlight>,
 }
 
 impl UpstreamBody {
-    fn new(
-        inner: Incoming,
-        sender: Option<http1::SendRequest<ProxyBody>>,
-        in_flight: InFlight,
-    ) -> Self {
+    fn new(inner: Received, in_flight: InFlight) -> Self {
         let mut body = UpstreamBody {
             inner,
-            sender,
             in_flight: Some(in_flight),
         };
-        if body.inner.is_end_stream() {
+        if body.is_end_stream() {
             body.finish();
         }
         body
     }
 
-    /// Takes the connection for an upgrade, so it never returns to the pool.
-    pub fn detach(&mut self) {
-        self.sender = None;
-    }
-
     fn finish(&mut self) {
         if let Some(in_flight) = self.in_flight.take() {
-            if let Some(sender) = self.sender.take() {
-                in_flight.upstream.give_back(in_flight.index, sender);
+            if let Received::Http1(body) = &mut self.inner {
+                if let Some(connection) = body.take_reusable() {
+                    in_flight.upstream.give_back(in_flight.index, connection);
+                }
             }
         }
     }
@@ -263,27 +261,33 @@ impl UpstreamBody {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => self.finish(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.finish(),
-            Poll::Ready(Some(Err(_))) => self.sender = None,
-            _ => {}
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let polled = match &mut self.inner {
+            Received::Http1(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Received::Http2(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        };
+        if matches!(polled, Poll::Ready(None)) || self.is_end_stream() {
+            self.finish();
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Received::Http1(body) => body.is_end_stream(),
+            Received::Http2(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Received::Http1(body) => body.size_hint(),
+            Received::Http2(body) => body.size_hint(),
+        }
     }
 }

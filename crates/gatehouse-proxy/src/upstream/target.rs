@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use gatehouse_config::model::Target;
 use http::uri::Authority;
 use http::HeaderValue;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 
 use crate::body::ProxyBody;
+use crate::h1::client::ClientConnection;
 
 /// Consecutive connection failures that eject a target.
 pub const EJECT_AFTER_FAILURES: u32 = 3;
@@ -28,7 +29,7 @@ pub fn now_millis() -> u64 {
 
 /// An idle HTTP/1.1 connection with the time it was returned.
 pub struct IdleConnection {
-    pub sender: http1::SendRequest<ProxyBody>,
+    pub connection: ClientConnection,
     pub since: Instant,
 }
 
@@ -105,11 +106,11 @@ impl TargetRuntime {
     }
 
     /// Takes the most recently used idle connection that is still open and not too old.
-    pub fn take_idle(&self, max_idle: Duration) -> Option<http1::SendRequest<ProxyBody>> {
+    pub fn take_idle(&self, max_idle: Duration) -> Option<ClientConnection> {
         self.with_pool(|pool| {
-            while let Some(idle) = pool.idle.pop() {
-                if !idle.sender.is_closed() && idle.since.elapsed() < max_idle {
-                    return Some(idle.sender);
+            while let Some(mut idle) = pool.idle.pop() {
+                if idle.since.elapsed() < max_idle && idle.connection.is_usable() {
+                    return Some(idle.connection);
                 }
             }
             None
@@ -117,14 +118,11 @@ impl TargetRuntime {
     }
 
     /// Returns a connection to this worker's pool, dropping it when the pool is full.
-    pub fn put_idle(&self, sender: http1::SendRequest<ProxyBody>, max: usize) {
-        if sender.is_closed() {
-            return;
-        }
+    pub fn put_idle(&self, connection: ClientConnection, max: usize) {
         self.with_pool(|pool| {
             if pool.idle.len() < max {
                 pool.idle.push(IdleConnection {
-                    sender,
+                    connection,
                     since: Instant::now(),
                 });
             }
