@@ -9,14 +9,14 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 /// Names that are hop-by-hop (RFC 9110 section 7.6.1), plus `Proxy-Connection` and
 /// `Proxy-Authorization`, which are never meant for the upstream either.
 /// `Trailer` is end-to-end and stays: hyper sends only the trailer fields it declares.
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authorization",
-    "te",
-    "transfer-encoding",
-    "upgrade",
+static HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -42,6 +42,12 @@ const IDENTITY_PREFIXES: [&str; 3] = ["x-consumer-", "x-forwarded-", "x-authenti
 /// `Upgrade` header and a `Connection: upgrade` survive. A `TE: trailers` survives as well,
 /// since gRPC over HTTP/2 needs it and it is the only TE value HTTP/2 allows.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    // Most messages carry none of these; one pass over the names is cheaper than a lookup
+    // per hop-by-hop name.
+    let present = headers.keys().any(|name| HOP_BY_HOP.contains(name));
+    if !present && !upgrade {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -59,8 +65,8 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
         .iter()
         .all(|value| value == "trailers")
         && headers.contains_key(header::TE);
-    for name in HOP_BY_HOP {
-        let kept = (upgrade && name == "upgrade") || (keep_te && name == "te");
+    for name in &HOP_BY_HOP {
+        let kept = (upgrade && name == header::UPGRADE) || (keep_te && name == header::TE);
         if !kept {
             headers.remove(name);
         }
@@ -105,25 +111,27 @@ pub fn remove_spoofed_identity(headers: &mut HeaderMap) {
 
 /// Appends the client address to `X-Forwarded-For` (keeping earlier hops in order) and sets
 /// `X-Forwarded-Proto` and `X-Forwarded-Host`.
+/// `client` is the client's IP address as a header value.
 pub fn set_forwarded(
     headers: &mut HeaderMap,
-    client: IpAddr,
+    client: &HeaderValue,
     https: bool,
     host: Option<&HeaderValue>,
 ) {
-    let previous: Vec<&str> = headers
+    let previous: Vec<&[u8]> = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
-        .filter_map(|value| value.to_str().ok())
+        .map(HeaderValue::as_bytes)
         .collect();
-    let client = client.to_string();
-    let chain = if previous.is_empty() {
-        client
+    if previous.is_empty() {
+        headers.insert(X_FORWARDED_FOR.clone(), client.clone());
     } else {
-        format!("{}, {client}", previous.join(", "))
-    };
-    if let Ok(value) = HeaderValue::from_str(&chain) {
-        headers.insert(X_FORWARDED_FOR.clone(), value);
+        let mut chain = previous.join(&b", "[..]);
+        chain.extend_from_slice(b", ");
+        chain.extend_from_slice(client.as_bytes());
+        if let Ok(value) = HeaderValue::from_bytes(&chain) {
+            headers.insert(X_FORWARDED_FOR.clone(), value);
+        }
     }
     let proto = if https { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
@@ -144,6 +152,12 @@ pub fn apply_rules(headers: &mut HeaderMap, rules: &HeaderRules) {
     for (name, value) in &rules.add {
         headers.append(name.clone(), value.clone());
     }
+}
+
+/// The client's IP address as a header value, for `X-Forwarded-For`.
+pub fn address_value(client: IpAddr) -> HeaderValue {
+    HeaderValue::from_str(&client.to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Returns the client's request id when it is usable (1 to 128 visible ASCII characters),

@@ -30,7 +30,9 @@ pub(super) async fn admit(
         ip::check(rules, client)?;
     }
     if let Some(rules) = &route.model.auth {
-        authenticate(shared, request, exchange, matched, rules).await?;
+        // Boxed: token checks may fetch keys or introspect, and that state would otherwise
+        // be part of every request's future, moved with it.
+        Box::pin(authenticate(shared, request, exchange, matched, rules)).await?;
     }
     limit(shared, request, exchange, matched, client).await
 }

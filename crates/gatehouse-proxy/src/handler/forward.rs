@@ -156,7 +156,7 @@ fn transform_request(
     headers::remove_spoofed_identity(request_headers);
     headers::set_forwarded(
         request_headers,
-        connection.client.ip(),
+        &connection.client_address,
         connection.https,
         host_value.as_ref(),
     );

@@ -31,6 +31,8 @@ pub struct ConnectionInfo {
     pub listener: Arc<str>,
     pub https: bool,
     pub client: SocketAddr,
+    /// The client's IP address as a header value, for `X-Forwarded-For`.
+    pub client_address: HeaderValue,
     /// Requests in flight, for the idle timeout.
     pub activity: Arc<Activity>,
 }

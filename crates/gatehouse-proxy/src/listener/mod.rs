@@ -271,6 +271,7 @@ impl Connection {
             listener: self.name.clone(),
             https: self.tls.is_some(),
             client: self.client,
+            client_address: crate::headers::address_value(self.client.ip()),
             activity: Arc::new(Activity::default()),
         });
         if http2 {

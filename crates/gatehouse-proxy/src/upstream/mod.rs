@@ -137,14 +137,15 @@ impl UpstreamRuntime {
         target: &TargetRuntime,
         mut request: Request<ProxyBody>,
     ) -> Result<Response<Received>, SendError> {
-        if let Some(mut sender) = target.with_pool(|pool| pool.http2.clone()) {
-            if !sender.is_closed() {
+        let mut idle = match target.take_idle(self.idle_timeout) {
+            Ok(idle) => idle,
+            Err(mut sender) => {
                 let request = Self::http2_form(request, target);
                 let response = sender.send_request(request).await?;
                 return Ok(response.map(Received::Http2));
             }
-        }
-        while let Some(connection) = target.take_idle(self.idle_timeout) {
+        };
+        while let Some(connection) = idle {
             match client::send(connection, request, true).await {
                 Ok(response) => return Ok(response.map(Received::Http1)),
                 Err(failure) => match failure.unsent {
@@ -152,8 +153,10 @@ impl UpstreamRuntime {
                     None => return Err(failure.error.into()),
                 },
             }
+            idle = target.take_idle(self.idle_timeout).unwrap_or(None);
         }
-        match self.connect_to(target).await? {
+        // Boxed: the TCP and TLS handshake state is large and rarely needed.
+        match Box::pin(self.connect_to(target)).await? {
             Connection::Http1(connection) => match client::send(connection, request, false).await {
                 Ok(response) => Ok(response.map(Received::Http1)),
                 Err(failure) => Err(failure.error.into()),

@@ -105,15 +105,22 @@ impl TargetRuntime {
         f(&mut pool)
     }
 
-    /// Takes the most recently used idle connection that is still open and not too old.
-    pub fn take_idle(&self, max_idle: Duration) -> Option<ClientConnection> {
+    /// Takes the most recently used idle HTTP/1.1 connection that is still open and not too
+    /// old, or, when the target speaks HTTP/2 on an open connection, that connection's sender.
+    pub fn take_idle(
+        &self,
+        max_idle: Duration,
+    ) -> Result<Option<ClientConnection>, http2::SendRequest<ProxyBody>> {
         self.with_pool(|pool| {
+            if let Some(sender) = pool.http2.as_ref().filter(|sender| !sender.is_closed()) {
+                return Err(sender.clone());
+            }
             while let Some(mut idle) = pool.idle.pop() {
                 if idle.since.elapsed() < max_idle && idle.connection.is_usable() {
-                    return Some(idle.connection);
+                    return Ok(Some(idle.connection));
                 }
             }
-            None
+            Ok(None)
         })
     }
 

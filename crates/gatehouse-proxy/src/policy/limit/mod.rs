@@ -132,11 +132,12 @@ impl LimitRuntime {
         let decisions = match self.redis_if_up() {
             Some(redis) => {
                 let started = Instant::now();
-                let mut result = redis.check(checks).await;
+                // Boxed so that the Redis round trip does not enlarge every request's future.
+                let mut result = Box::pin(redis.check(checks)).await;
                 // A connection broken by a Redis restart fails once before the client
                 // reconnects, so a connection error (not a timeout) gets one more try.
                 if let Err(redis_store::RedisError::Redis(_)) = &result {
-                    result = redis.check(checks).await;
+                    result = Box::pin(redis.check(checks)).await;
                 }
                 metrics
                     .rate_limit_store_duration
