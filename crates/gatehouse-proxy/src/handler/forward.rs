@@ -4,6 +4,7 @@
 //! string byte for byte, the forwarding headers and the request id. Bodies stream in both
 //! directions, and upgrades become a byte tunnel once the upstream responds 101.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ pub(super) async fn forward(
     request: Request<RequestBody>,
     exchange: &mut Exchange,
     matched: Matched,
-    path: String,
+    normalized: Option<String>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let snapshot = exchange.snapshot.clone();
     let route = &snapshot.routes[matched.route];
@@ -48,7 +49,7 @@ pub(super) async fn forward(
         exchange,
         route,
         &matched,
-        &path,
+        normalized,
         upgrade,
         host_header,
     )?;
@@ -122,26 +123,17 @@ fn transform_request(
     exchange: &Exchange,
     route: &RouteRuntime,
     matched: &Matched,
-    path: &str,
+    normalized: Option<String>,
     upgrade: bool,
     target_host: HeaderValue,
 ) -> Result<Request<ProxyBody>, ProxyError> {
     let (mut parts, body) = request.into_parts();
-    let upstream_path = rewrite_path(route.model.rewrite.as_ref(), path, &matched.captures);
-    let config = &exchange.snapshot.config;
-    let path_and_query =
-        match auth::forward::forwarded_query(parts.uri.query(), &route.model, config) {
-            Some(query) => format!("{upstream_path}?{query}"),
-            None => upstream_path,
-        };
-    let path_and_query = PathAndQuery::try_from(path_and_query).map_err(|_| {
-        ProxyError::InvalidTarget("the rewritten path is not a valid request target")
-    })?;
     let client_host = parts
         .uri
         .authority()
         .map(|authority| authority.as_str().to_string());
-    parts.uri = Uri::from(path_and_query);
+    parts.uri = upstream_uri(&parts.uri, exchange, route, matched, normalized)?;
+    let config = &exchange.snapshot.config;
 
     let request_headers = &mut parts.headers;
     let host_value = match client_host {
@@ -187,6 +179,38 @@ fn transform_request(
     let mut request = Request::from_parts(parts, gated);
     request.extensions_mut().insert(ContinueHook(opener));
     Ok(request)
+}
+
+/// Builds the upstream request target: the normalized and rewritten path with the query the
+/// client sent, less any credential the route removes. A request whose path and query pass
+/// unchanged keeps its target as received.
+fn upstream_uri(
+    uri: &Uri,
+    exchange: &Exchange,
+    route: &RouteRuntime,
+    matched: &Matched,
+    normalized: Option<String>,
+) -> Result<Uri, ProxyError> {
+    let config = &exchange.snapshot.config;
+    let query = auth::forward::forwarded_query(uri.query(), &route.model, config);
+    let rewrite = route.model.rewrite.as_ref();
+    let query_unchanged = matches!(query, None | Some(Cow::Borrowed(_)));
+    if rewrite.is_none() && normalized.is_none() && query_unchanged {
+        return Ok(match uri.path_and_query() {
+            Some(path_and_query) if uri.authority().is_some() => Uri::from(path_and_query.clone()),
+            _ => uri.clone(),
+        });
+    }
+    let path = normalized.as_deref().unwrap_or(uri.path());
+    let upstream_path = rewrite_path(rewrite, path, &matched.captures);
+    let path_and_query = match query {
+        Some(query) => format!("{upstream_path}?{query}"),
+        None => upstream_path,
+    };
+    let path_and_query = PathAndQuery::try_from(path_and_query).map_err(|_| {
+        ProxyError::InvalidTarget("the rewritten path is not a valid request target")
+    })?;
+    Ok(Uri::from(path_and_query))
 }
 
 /// Applies the route's rewrite to the normalized path.

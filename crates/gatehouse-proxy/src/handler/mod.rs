@@ -170,11 +170,12 @@ fn check_message(request: &Request<RequestBody>) -> Result<(), ProxyError> {
     Ok(())
 }
 
-/// Runs the route phase: normalizes the path and finds the route.
+/// Runs the route phase: normalizes the path and finds the route. Returns the normalized
+/// path when it differs from the request's.
 fn route_request(
     request: &Request<RequestBody>,
     exchange: &mut Exchange,
-) -> Result<(Matched, String), ProxyError> {
+) -> Result<(Matched, Option<String>), ProxyError> {
     let path = route::path::normalize(request.uri().path())?;
     let snapshot = exchange.snapshot.clone();
     let query = request.uri().query();
@@ -200,7 +201,11 @@ fn route_request(
         .find(&path, accepts)
         .ok_or(ProxyError::RouteNotFound)?;
     exchange.route = Some(matched.route);
-    Ok((matched, path))
+    let changed = match path {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(path) => Some(path),
+    };
+    Ok((matched, changed))
 }
 
 fn reject(err: &ProxyError, exchange: &Exchange) -> Response<ProxyBody> {

@@ -5,15 +5,30 @@
 //! `/api/../admin` and `/%61dmin` match exactly what `/admin` matches. `%2F` and `%5C` stay
 //! encoded and never become separators; `%00` is rejected.
 
+use std::borrow::Cow;
+
 use crate::error::ProxyError;
 
-/// Returns the normalized form of an origin-form request path.
-pub fn normalize(raw: &str) -> Result<String, ProxyError> {
+/// Returns the normalized form of an origin-form request path, borrowed when the path is
+/// normal already.
+pub fn normalize(raw: &str) -> Result<Cow<'_, str>, ProxyError> {
     if !raw.starts_with('/') {
         return Err(ProxyError::InvalidTarget("the path must start with '/'"));
     }
+    if is_plain(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
     let decoded = decode_unreserved(raw.as_bytes())?;
-    Ok(remove_dot_segments(&decoded))
+    Ok(Cow::Owned(remove_dot_segments(&decoded)))
+}
+
+/// True for a path that normalization leaves as it is: visible ASCII without escapes or
+/// backslashes, no empty segment and no segment that starts with a dot.
+fn is_plain(raw: &str) -> bool {
+    raw.bytes()
+        .all(|byte| matches!(byte, 0x21..=0x7E) && byte != b'%' && byte != b'\\')
+        && !raw.contains("//")
+        && !raw.contains("/.")
 }
 
 fn decode_unreserved(raw: &[u8]) -> Result<String, ProxyError> {
