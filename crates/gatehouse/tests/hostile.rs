@@ -74,6 +74,88 @@ fn conflicting_lengths_rejected() {
 }
 
 #[test]
+fn malformed_framing_rejected() {
+    let (gateway, upstream) = start();
+    let attacks: [&[u8]; 6] = [
+        b"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.0\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: +3\r\n\r\nabc",
+        b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Folded: a\r\n b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: example.com\r\nContent-Length : 0\r\n\r\n",
+    ];
+    for attack in attacks {
+        assert_rejected_and_closed(&gateway, &upstream, attack);
+    }
+}
+
+#[test]
+fn malformed_chunked_body_gets_400_and_close() {
+    let (gateway, _upstream) = start();
+    let bodies: [&[u8]; 3] = [
+        b"zz\r\nabc\r\n0\r\n\r\n",
+        b"10000000000000000\r\nabc\r\n0\r\n\r\n",
+        b"3\nabc\r\n0\r\n\r\n",
+    ];
+    for body in bodies {
+        let mut request =
+            b"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        request.extend_from_slice(body);
+        request.extend_from_slice(b"GET /smuggled HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        let reply = raw(gateway.public(), &request, Duration::from_secs(5));
+        assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+        assert_eq!(reply.matches("HTTP/1.1").count(), 1, "{reply}");
+    }
+}
+
+#[test]
+fn pipelined_requests_answered_in_order() {
+    let (gateway, upstream) = start();
+    let pipelined = b"GET /one HTTP/1.1\r\nHost: example.com\r\n\r\nPOST /two HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabcGET /three HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n";
+    let reply = raw(gateway.public(), pipelined, Duration::from_secs(5));
+    assert_eq!(reply.matches("HTTP/1.1 200").count(), 3, "{reply}");
+    let uris: Vec<String> = upstream
+        .requests()
+        .iter()
+        .map(|received| received.uri.clone())
+        .collect();
+    assert_eq!(uris, ["/one", "/two", "/three"]);
+    assert_eq!(upstream.requests()[1].body, "abc");
+}
+
+#[test]
+fn http10_connection_closes_unless_kept_alive() {
+    let (gateway, _upstream) = start();
+    let reply = raw(
+        gateway.public(),
+        b"GET / HTTP/1.0\r\nHost: example.com\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        reply.to_ascii_lowercase().contains("connection: close"),
+        "{reply}"
+    );
+
+    let mut stream = std::net::TcpStream::connect(gateway.public()).unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: example.com\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut reply = vec![0u8; 8192];
+    let read = std::io::Read::read(&mut stream, &mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply[..read]).to_ascii_lowercase();
+    assert!(reply.contains("connection: keep-alive"), "{reply}");
+    assert!(reply.contains("content-length:"), "{reply}");
+    assert!(
+        !support::closed_after(&mut stream, Duration::from_millis(300)),
+        "a kept-alive HTTP/1.0 connection was closed"
+    );
+}
+
+#[test]
 fn smuggling_after_a_good_request_caught() {
     let (gateway, upstream) = start();
     let pipelined = b"POST /first HTTP/1.1\r\nHost: example.com\r\nContent-Length: 5\r\n\r\nhelloPOST /second HTTP/1.1\r\nHost: example.com\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";

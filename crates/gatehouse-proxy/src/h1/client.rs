@@ -309,6 +309,11 @@ impl Exchange {
         }
         let (framing, mut reusable) = codec::response_framing(method, parts.status, &parts.headers)
             .map_err(|_| ExchangeError::Protocol("ambiguous or invalid body length"))?;
+        if parts.headers.contains_key(TRANSFER_ENCODING) {
+            // Transfer-Encoding overrides a Content-Length, which must not be passed on
+            // (RFC 9112 section 6.3).
+            parts.headers.remove(CONTENT_LENGTH);
+        }
         reusable &= match parts.version {
             Version::HTTP_11 => !headers::has_connection_token(&parts.headers, "close"),
             _ => headers::has_connection_token(&parts.headers, "keep-alive"),

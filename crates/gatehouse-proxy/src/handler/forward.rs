@@ -246,8 +246,16 @@ fn transform_response(response_headers: &mut http::HeaderMap, route: &RouteRunti
 /// Maps a failed upstream exchange to the error returned to the client, and logs it.
 fn send_error(upstream: &UpstreamRuntime, err: SendError, exchange: &mut Exchange) -> ProxyError {
     let name = upstream.name.clone();
-    if let Some(limit) = body_limit(&err) {
-        return ProxyError::BodyTooLarge { limit };
+    if let Some(exceeded) = find_cause::<BodyLimitExceeded>(&err) {
+        return ProxyError::BodyTooLarge {
+            limit: exceeded.limit,
+        };
+    }
+    if let SendError::Exchange(ExchangeError::Body(cause)) = &err {
+        // The client's body broke off or was malformed; the connection closes after the
+        // response because its body was not read to the end.
+        tracing::debug!(error = %cause, "request body failed");
+        return ProxyError::BadRequest("the request body is incomplete or malformed");
     }
     let request_id = exchange.request_id.to_str().unwrap_or_default();
     let target = exchange
@@ -280,12 +288,12 @@ fn send_error(upstream: &UpstreamRuntime, err: SendError, exchange: &mut Exchang
     }
 }
 
-/// Finds a `BodyLimitExceeded` in the error's source chain.
-fn body_limit(err: &SendError) -> Option<u64> {
+/// Finds an error of type `E` in the error's source chain.
+fn find_cause<E: std::error::Error + 'static>(err: &SendError) -> Option<&E> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(current) = source {
-        if let Some(exceeded) = current.downcast_ref::<BodyLimitExceeded>() {
-            return Some(exceeded.limit);
+        if let Some(found) = current.downcast_ref::<E>() {
+            return Some(found);
         }
         source = current.source();
     }

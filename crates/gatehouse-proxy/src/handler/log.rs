@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -43,7 +44,8 @@ impl LogEntry {
             .zip(exchange.target)
             .map(|(upstream, index)| upstream.targets[index].label.as_str());
         let record = AccessRecord {
-            time: exchange.time,
+            // Read only when a line is written; the request started `duration` ago.
+            time: SystemTime::now() - duration,
             request_id: exchange.request_id.to_str().unwrap_or_default(),
             client: self.connection.client,
             method: exchange.method.as_str(),

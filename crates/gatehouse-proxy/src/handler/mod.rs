@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use http::{header, HeaderValue, Method, Request, Response, Uri, Version};
 
@@ -42,7 +42,6 @@ pub struct Exchange {
     pub request_id: HeaderValue,
     pub snapshot: Arc<Snapshot>,
     pub started: Instant,
-    pub time: SystemTime,
     pub method: Method,
     pub uri: Uri,
     /// The request host in lower case without port; empty when the request has none.
@@ -112,7 +111,6 @@ fn parse(shared: &Shared, request: &Request<RequestBody>) -> Exchange {
         request_id: headers::request_id(request.headers()),
         snapshot: shared.snapshot.load_full(),
         started: Instant::now(),
-        time: SystemTime::now(),
         method: request.method().clone(),
         uri: request.uri().clone(),
         host,
