@@ -1,9 +1,9 @@
 //! Body types on the request path.
 //!
-//! `RequestBody` is what listeners hand to the phases, `ProxyBody` the one boxed body type
-//! of everything the phases send on. `LimitedBody`
-//! enforces the request body size limit while streaming, and `ExpectGate` holds a client's
-//! body back until the upstream has answered `100 Continue`.
+//! `RequestBody` is what listeners hand to the phases, and `ProxyBody` the one boxed body
+//! type of everything the phases send on. `LimitedBody` enforces the request body size
+//! limit while streaming, and `ExpectGate` holds a client's body back until the upstream has
+//! answered `100 Continue`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -138,7 +138,7 @@ where
     }
 }
 
-/// Shared switch between an `ExpectGate` and the upstream's informational response callback.
+/// Shared switch between an `ExpectGate` and the upstream exchange that reads the `100`.
 #[derive(Default)]
 pub struct GateSwitch {
     open: AtomicBool,
@@ -154,8 +154,8 @@ impl GateSwitch {
 
 /// Holds a request body back until the upstream sends `100 Continue`.
 ///
-/// The server side of hyper answers a client's `Expect: 100-continue` when the body is first
-/// polled, so not polling it keeps the gateway from sending a 100 of its own before the
+/// The server side (`h1::server`, and hyper on HTTP/2) answers a client's
+/// `Expect: 100-continue` when the body is first polled, so not polling it keeps the gateway from sending a 100 of its own before the
 /// upstream has agreed. An upstream that ignores the expectation gets the body after
 /// `wait` (1 s in the handler), as RFC 9110 section 10.1.1 lets clients do.
 pub struct ExpectGate<B> {

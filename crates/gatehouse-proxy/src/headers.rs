@@ -8,7 +8,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Names that are hop-by-hop (RFC 9110 section 7.6.1), plus `Proxy-Connection` and
 /// `Proxy-Authorization`, which are never meant for the upstream either.
-/// `Trailer` is end-to-end and stays: hyper sends only the trailer fields it declares.
+/// `Trailer` is end-to-end and stays.
 static HOP_BY_HOP: [HeaderName; 7] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),

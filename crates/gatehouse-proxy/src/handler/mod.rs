@@ -33,7 +33,7 @@ pub struct ConnectionInfo {
     pub client: SocketAddr,
     /// The client's IP address as a header value, for `X-Forwarded-For`.
     pub client_address: HeaderValue,
-    /// Requests in flight, for the idle timeout.
+    /// Requests in flight, for the idle timeout of HTTP/2 connections.
     pub activity: Arc<Activity>,
 }
 
@@ -86,9 +86,6 @@ pub async fn handle(
         .insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
     crate::policy::limit::apply_headers(response.headers_mut(), &exchange.limit_headers);
     exchange.status = response.status().as_u16();
-    if response.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-        connection.activity.mark_upgraded();
-    }
 
     let entry = LogEntry {
         shared,

@@ -298,7 +298,7 @@ impl Connection {
 
     /// Serves HTTP/2 through hyper, negotiated by ALPN or opened with the h2c preface.
     async fn serve_http2(self, stream: impl Io, server: &Server, info: Arc<ConnectionInfo>) {
-        let stream = IdleTimeout::new(stream, info.activity.clone(), server.idle_timeout, None);
+        let stream = IdleTimeout::new(stream, info.activity.clone(), server.idle_timeout);
         let shared = self.shared.clone();
         let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
             handler::handle(
