@@ -6,6 +6,9 @@
 # rarely collide, and they are high enough never to reject. Origin, Redis and the gateway
 # share CPU 0; wrk runs on CPU 1.
 #
+# For each run it also prints the gateway's CPU time per request (from /proc) and its ratio
+# to the plain route's; for the Redis route that ratio leaves out Redis's own CPU time.
+#
 # Usage: bench/policies.sh [ROUNDS] [SECONDS] [CONNECTIONS]    (defaults 3, 10, 50)
 # Needs: nginx (as the origin), redis-server, wrk, taskset, openssl.
 set -eu
@@ -21,6 +24,7 @@ origin_port=18195
 gateway_port=18193
 redis_port=18194
 pids=()
+redis_gateway=$((gateway_port + 10))
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   rm -rf "$work"
@@ -114,30 +118,39 @@ LUA
 
 taskset -c 0 nginx -c "$work/origin.conf" & pids+=($!)
 taskset -c 0 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null & pids+=($!)
-taskset -c 0 "$root/target/release/gatehouse" run --workers 1 --config "$work/gatehouse.yaml" >/dev/null 2>"$work/gatehouse.log" & pids+=($!)
-taskset -c 0 "$root/target/release/gatehouse" run --workers 1 --config "$work/gatehouse-redis.yaml" >/dev/null 2>"$work/gatehouse-redis.log" & pids+=($!)
+taskset -c 0 "$root/target/release/gatehouse" run --workers 1 --config "$work/gatehouse.yaml" >/dev/null 2>"$work/gatehouse.log" & memory_pid=$!; pids+=($!)
+taskset -c 0 "$root/target/release/gatehouse" run --workers 1 --config "$work/gatehouse-redis.yaml" >/dev/null 2>"$work/gatehouse-redis.log" & redis_pid=$!; pids+=($!)
 sleep 1
 
-# Runs wrk and prints "requests/s p99".
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+# Runs wrk and prints "requests/s p99 cpu_us_per_request" (the gateway's CPU time).
 run() {
-  local port=$1 path=$2; shift 2
+  local port=$1 path=$2 pid=$memory_pid; shift 2
+  [ "$port" = "$redis_gateway" ] && pid=$redis_pid
   curl -sf -H "x-client: 1" "$@" "http://127.0.0.1:$port$path" -o /dev/null || { echo "request to $path failed" >&2; exit 1; }
+  local before after
+  before=$(cpu_ticks "$pid")
   taskset -c 1 wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$work/random-client.lua" "$@" "http://127.0.0.1:$port$path" \
-    | awk '/Requests\/sec/ {rps = $2} $1 == "99%" {p99 = $2} END {print rps, p99}'
+    > "$work/wrk.out"
+  after=$(cpu_ticks "$pid")
+  awk -v t=$((after - before)) -v hz="$ticks_per_second" '
+    /requests in/ {n = $1} /Requests\/sec/ {rps = $2} $1 == "99%" {p99 = $2}
+    END {printf "%s %s %.2f\n", rps, p99, t / hz * 1e6 / n}' "$work/wrk.out"
 }
 
-redis_gateway=$((gateway_port + 10))
-printf '%-6s %-12s %12s %10s %10s\n' round route requests/s p99 vs_plain
+printf '%-6s %-12s %12s %10s %10s %12s %10s\n' round route requests/s p99 vs_plain cpu_us/req cpu_vs
 for round in $(seq "$rounds"); do
-  read -r plain plain_p99 < <(run $gateway_port /plain/small)
-  printf '%-6s %-12s %12s %10s %10s\n' "$round" plain "$plain" "$plain_p99" 1.000
+  read -r plain plain_p99 plain_cpu < <(run $gateway_port /plain/small)
+  printf '%-6s %-12s %12s %10s %10s %12s %10s\n' "$round" plain "$plain" "$plain_p99" 1.000 "$plain_cpu" 1.000
   while read -r name port path header; do
     if [ -n "$header" ]; then
-      read -r rps p99 < <(run "$port" "$path" -H "$header")
+      read -r rps p99 cpu < <(run "$port" "$path" -H "$header")
     else
-      read -r rps p99 < <(run "$port" "$path")
+      read -r rps p99 cpu < <(run "$port" "$path")
     fi
-    awk -v r="$round" -v n="$name" -v x="$rps" -v p="$p99" -v b="$plain" 'BEGIN { printf "%-6s %-12s %12s %10s %10.3f\n", r, n, x, p, x / b }'
+    awk -v r="$round" -v n="$name" -v x="$rps" -v p="$p99" -v b="$plain" -v c="$cpu" -v bc="$plain_cpu" \
+      'BEGIN { printf "%-6s %-12s %12s %10s %10.3f %12s %10.3f\n", r, n, x, p, x / b, c, c / bc }'
   done <<ROUTES
 api_key $gateway_port /key/small x-api-key: bench-key
 jwt $gateway_port /jwt/small authorization: Bearer $token

@@ -48,13 +48,24 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     if !present && !upgrade {
         return;
     }
-    let named: Vec<HeaderName> = headers
+    // Fields that `Connection` names besides the hop-by-hop ones removed below; most
+    // messages name only those (`keep-alive`, `upgrade`), so this rarely allocates.
+    let mut named: Vec<HeaderName> = Vec::new();
+    let tokens = headers
         .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
+        .into_iter()
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
+        .map(<[u8]>::trim_ascii);
+    for token in tokens {
+        let listed = HOP_BY_HOP
+            .iter()
+            .any(|hop| hop.as_str().as_bytes().eq_ignore_ascii_case(token));
+        if !listed {
+            if let Ok(name) = HeaderName::from_bytes(token) {
+                named.push(name);
+            }
+        }
+    }
     for name in named {
         if !(upgrade && name == header::UPGRADE) {
             headers.remove(&name);

@@ -21,6 +21,8 @@ pub struct RouteRuntime {
     pub upstream: Arc<UpstreamRuntime>,
     pub max_body_size: u64,
     pub metrics: RouteMetrics,
+    /// The `RateLimit-Policy` value of the route's own limits.
+    pub limit_policy: Option<http::HeaderValue>,
 }
 
 pub struct Snapshot {
@@ -73,6 +75,7 @@ impl Snapshot {
                 upstream: upstreams[route.upstream].clone(),
                 max_body_size: route.max_body_size.unwrap_or(config.server.max_body_size),
                 metrics: metrics.route(&route.name, config.plans.len()),
+                limit_policy: crate::policy::limit::route_policy_field(route),
             })
             .collect();
         let upstream_metrics = config

@@ -343,7 +343,8 @@ fn parse_response(head: &Bytes) -> Result<Response<()>, ExchangeError> {
         .code
         .and_then(|code| StatusCode::from_u16(code).ok())
         .ok_or(ExchangeError::Protocol("invalid status code"))?;
-    let mut map = HeaderMap::with_capacity(parsed.headers.len());
+    // Room for the fields the phases add (request id, limit fields, date).
+    let mut map = HeaderMap::with_capacity(parsed.headers.len() + 6);
     for field in parsed.headers.iter() {
         let name = HeaderName::from_bytes(field.name.as_bytes())
             .map_err(|_| ExchangeError::Protocol("invalid header field name"))?;

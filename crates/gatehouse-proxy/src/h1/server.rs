@@ -357,7 +357,8 @@ fn parse_request(
     } else {
         Version::HTTP_11
     };
-    let mut fields = HeaderMap::with_capacity(parsed.headers.len());
+    // Room for the fields the phases add (forwarding, request id), so the map never grows.
+    let mut fields = HeaderMap::with_capacity(parsed.headers.len() + 6);
     for field in parsed.headers.iter() {
         let name = HeaderName::from_bytes(field.name.as_bytes())
             .map_err(|_| ProxyError::BadRequest("invalid header field name"))?;

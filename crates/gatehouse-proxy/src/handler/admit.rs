@@ -112,7 +112,15 @@ async fn limit(
     if checks.is_empty() {
         return Ok(());
     }
-    let verdict = shared.limits.check(&checks, &shared.metrics).await?;
+    let route = &snapshot.routes[matched.route];
+    // The route's own limits alone have a `RateLimit-Policy` value made in advance.
+    let policy_field = (checks.len() == route.model.rate_limits.len())
+        .then_some(route.limit_policy.as_ref())
+        .flatten();
+    let verdict = shared
+        .limits
+        .check(&checks, &shared.metrics, policy_field)
+        .await?;
     let plan = subject
         .consumer
         .and_then(|consumer| config.consumers[consumer].plan)
@@ -150,13 +158,13 @@ fn count_limit_decisions(
     }
     let rejected = checks
         .iter()
-        .zip(&verdict.outcomes)
-        .filter(|(_, allowed)| !**allowed);
+        .zip(&verdict.decisions)
+        .filter(|(_, decision)| !decision.allowed);
     for (check, _) in rejected {
         let labels = LimitLabels {
             route: route.model.name.clone(),
             plan: plan.map_or(String::new(), |(_, name)| name.to_string()),
-            limit: check.policy.clone(),
+            limit: check.policy.to_string(),
             result: "limited".to_string(),
         };
         shared

@@ -3,6 +3,7 @@
 //! subject, so a limit keyed by consumer is never shared between consumers and a route limit
 //! is never shared between routes unless the limits share a `group`.
 
+use std::fmt::Write;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
@@ -10,7 +11,7 @@ use gatehouse_config::model::{Config, LimitKey, Quota, RateLimit};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use super::{window, Check, Spec};
+use super::{push_number, window, Check, PolicyName, Spec};
 use crate::policy::auth::Identity;
 
 /// Request facts that limits key on.
@@ -24,21 +25,32 @@ pub struct Subject<'a> {
 /// Returns the checks for a request on route `route`.
 pub fn for_request(config: &Config, route: usize, subject: &Subject<'_>) -> Vec<Check> {
     let model = &config.routes[route];
-    let mut checks = Vec::new();
+    let consumer_limits = subject
+        .consumer
+        .map(|consumer| consumer_limits(config, consumer));
+    let count = model.rate_limits.len()
+        + consumer_limits.map_or(0, |(rates, quotas, _)| rates.len() + quotas.len());
+    let mut checks = Vec::with_capacity(count);
     for (index, limit) in model.rate_limits.iter().enumerate() {
-        let subject_key = subject_key(config, &limit.key, subject);
-        let id = match &limit.group {
-            Some(group) => format!(
-                "g:{group}:{}:{}:{subject_key}",
-                limit.limit,
-                limit.per.as_micros()
-            ),
-            None => format!("r:{}:{index}:{subject_key}", model.name),
-        };
-        checks.push(rate_check(id, format!("route-{index}"), limit));
+        let mut id = String::with_capacity(64);
+        match &limit.group {
+            Some(group) => {
+                push_parts(&mut id, &["g:", group, ":"]);
+                push_number(&mut id, limit.limit);
+                id.push(':');
+                push_number(&mut id, limit.per.as_micros() as u64);
+            }
+            None => {
+                push_parts(&mut id, &["r:", &model.name, ":"]);
+                push_number(&mut id, index as u64);
+            }
+        }
+        id.push(':');
+        write_subject(&mut id, config, &limit.key, subject);
+        checks.push(rate_check(id, PolicyName::Route(index), limit));
     }
     if let Some(consumer) = subject.consumer {
-        checks.extend(for_consumer(config, consumer, subject, unix_now()));
+        push_consumer_checks(&mut checks, config, consumer, subject, unix_now());
     }
     checks
 }
@@ -50,20 +62,35 @@ pub fn for_consumer(
     subject: &Subject<'_>,
     now: u64,
 ) -> Vec<Check> {
+    let mut checks = Vec::new();
+    push_consumer_checks(&mut checks, config, consumer, subject, now);
+    checks
+}
+
+fn push_consumer_checks(
+    checks: &mut Vec<Check>,
+    config: &Config,
+    consumer: usize,
+    subject: &Subject<'_>,
+    now: u64,
+) {
     let (rate_limits, quotas, source) = consumer_limits(config, consumer);
     let id = &config.consumers[consumer].id;
-    let mut checks = Vec::new();
     for (index, limit) in rate_limits.iter().enumerate() {
-        let check_id = format!(
-            "p:{id}:{source}:{index}:{}",
-            subject_key(config, &limit.key, subject)
-        );
-        checks.push(rate_check(check_id, format!("{source}-{index}"), limit));
+        let mut check_id = String::with_capacity(64);
+        push_parts(&mut check_id, &["p:", id, ":", source, ":"]);
+        push_number(&mut check_id, index as u64);
+        check_id.push(':');
+        write_subject(&mut check_id, config, &limit.key, subject);
+        let policy = match source {
+            "consumer" => PolicyName::Consumer(index),
+            _ => PolicyName::Plan(index),
+        };
+        checks.push(rate_check(check_id, policy, limit));
     }
     for quota in quotas {
         checks.push(quota_check(id, quota, now));
     }
-    checks
 }
 
 /// Returns the consumer's limits (its own when set, else its plan's) and where they came from.
@@ -88,18 +115,23 @@ pub fn consumer_limits(config: &Config, consumer: usize) -> (&[RateLimit], &[Quo
     (rate_limits, quotas, source)
 }
 
-fn rate_check(id: String, policy: String, limit: &RateLimit) -> Check {
-    let per_us = limit.per.as_micros() as u64;
-    let interval_us = (per_us / limit.limit.max(1)).max(1);
+fn rate_check(id: String, policy: PolicyName, limit: &RateLimit) -> Check {
     Check {
         id,
         policy,
-        spec: Spec::Rate {
-            interval_us,
-            burst: limit.burst,
-            limit: limit.limit,
-            per_us,
-        },
+        spec: rate_spec(limit),
+    }
+}
+
+/// The GCRA parameters of a rate limit.
+pub fn rate_spec(limit: &RateLimit) -> Spec {
+    let per_us = limit.per.as_micros() as u64;
+    let interval_us = (per_us / limit.limit.max(1)).max(1);
+    Spec::Rate {
+        interval_us,
+        burst: limit.burst,
+        limit: limit.limit,
+        per_us,
     }
 }
 
@@ -108,7 +140,7 @@ fn quota_check(consumer: &str, quota: &Quota, now: u64) -> Check {
     let name = window::name(quota.per);
     Check {
         id: format!("q:{consumer}:{name}:{start}"),
-        policy: format!("quota-{name}"),
+        policy: PolicyName::Quota(name),
         spec: Spec::Quota {
             limit: quota.limit,
             window_end_us: end * 1_000_000,
@@ -117,22 +149,30 @@ fn quota_check(consumer: &str, quota: &Quota, now: u64) -> Check {
     }
 }
 
-/// Returns the part of a counter id that names who is counted.
-fn subject_key(config: &Config, key: &LimitKey, subject: &Subject<'_>) -> String {
-    match key {
+/// Appends the part of a counter id that names who is counted.
+fn write_subject(id: &mut String, config: &Config, key: &LimitKey, subject: &Subject<'_>) {
+    let _ = match key {
         LimitKey::Consumer => match subject.consumer {
-            Some(consumer) => format!("c={}", config.consumers[consumer].id),
-            None => format!("ip={}", subject.client_ip),
+            Some(consumer) => {
+                push_parts(id, &["c=", &config.consumers[consumer].id]);
+                Ok(())
+            }
+            None => write!(id, "ip={}", subject.client_ip),
         },
-        LimitKey::ClientIp => format!("ip={}", subject.client_ip),
-        LimitKey::Route => "all".to_string(),
+        LimitKey::ClientIp => write!(id, "ip={}", subject.client_ip),
+        LimitKey::Route => {
+            id.push_str("all");
+            Ok(())
+        }
         LimitKey::Header(name) => {
             let value = subject
                 .headers
                 .get(name)
                 .map(|value| value.as_bytes())
                 .unwrap_or_default();
-            format!("h={}", compact(value))
+            id.push_str("h=");
+            write_compact(id, value);
+            Ok(())
         }
         LimitKey::Claim(name) => {
             let claims = subject
@@ -144,23 +184,32 @@ fn subject_key(config: &Config, key: &LimitKey, subject: &Subject<'_>) -> String
                     serde_json::Value::String(text) => text.clone(),
                     other => other.to_string(),
                 });
-            format!("cl={}", compact(value.unwrap_or_default().as_bytes()))
+            id.push_str("cl=");
+            write_compact(id, value.unwrap_or_default().as_bytes());
+            Ok(())
         }
+    };
+}
+
+fn push_parts(out: &mut String, parts: &[&str]) {
+    for part in parts {
+        out.push_str(part);
     }
 }
 
-/// Keeps short values readable and bounds long ones to a digest.
-fn compact(value: &[u8]) -> String {
-    let printable = value.iter().all(|byte| byte.is_ascii_graphic());
-    if printable && value.len() <= 64 {
-        return String::from_utf8_lossy(value).into_owned();
+/// Appends short printable values as they are and long ones as a digest.
+fn write_compact(id: &mut String, value: &[u8]) {
+    if value.len() <= 64 {
+        if let Ok(text) = std::str::from_utf8(value) {
+            if text.bytes().all(|byte| byte.is_ascii_graphic()) {
+                id.push_str(text);
+                return;
+            }
+        }
     }
-    let digest = Sha256::digest(value);
-    digest
-        .iter()
-        .take(16)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    for byte in Sha256::digest(value).iter().take(16) {
+        let _ = write!(id, "{byte:02x}");
+    }
 }
 
 /// Microseconds since the Unix epoch.

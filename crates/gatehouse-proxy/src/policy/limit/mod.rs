@@ -32,9 +32,49 @@ use redis_store::RedisStore;
 pub struct Check {
     /// Storage id, unique per scope and subject.
     pub id: String,
-    /// Policy name in response headers and metrics (`route-0`, `plan-1`, `quota-month`).
-    pub policy: String,
+    pub policy: PolicyName,
     pub spec: Spec,
+}
+
+/// The name of a limit in response headers, metrics and the usage report: `route-0`,
+/// `plan-1`, `consumer-0` (by position in their list) or `quota-month`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyName {
+    Route(usize),
+    Plan(usize),
+    Consumer(usize),
+    Quota(&'static str),
+}
+
+impl PolicyName {
+    /// Appends the name to `out`; cheaper than `Display` on the request path.
+    fn push_to(self, out: &mut String) {
+        let (prefix, index) = match self {
+            PolicyName::Route(index) => ("route-", index),
+            PolicyName::Plan(index) => ("plan-", index),
+            PolicyName::Consumer(index) => ("consumer-", index),
+            PolicyName::Quota(window) => {
+                out.push_str("quota-");
+                out.push_str(window);
+                return;
+            }
+        };
+        out.push_str(prefix);
+        push_number(out, index as u64);
+    }
+}
+
+impl std::fmt::Display for PolicyName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut name = String::new();
+        self.push_to(&mut name);
+        f.write_str(&name)
+    }
+}
+
+/// Appends a decimal number without going through `fmt`.
+pub(crate) fn push_number(out: &mut String, value: u64) {
+    out.push_str(itoa::Buffer::new().format(value));
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -82,8 +122,8 @@ pub struct Verdict {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Seconds to wait before retrying, for `Retry-After` on 429.
     pub retry_after: u64,
-    /// Per check, in the order of the checks: whether it allowed the request.
-    pub outcomes: Vec<bool>,
+    /// Per check, in the order of the checks.
+    pub decisions: Vec<Decision>,
     /// True when only quotas rejected the request.
     pub quota_exceeded: bool,
 }
@@ -127,7 +167,14 @@ impl LimitRuntime {
     }
 
     /// Checks and consumes `checks`. Errors only when Redis fails and `on_store_error` is deny.
-    pub async fn check(&self, checks: &[Check], metrics: &Metrics) -> Result<Verdict, ProxyError> {
+    /// `policy_field` is the `RateLimit-Policy` value of `checks` when the caller has it
+    /// ready (a route's own limits), which spares formatting it per request.
+    pub async fn check(
+        &self,
+        checks: &[Check],
+        metrics: &Metrics,
+        policy_field: Option<&HeaderValue>,
+    ) -> Result<Verdict, ProxyError> {
         let now = checks::unix_now();
         let decisions = match self.redis_if_up() {
             Some(redis) => {
@@ -153,7 +200,7 @@ impl LimitRuntime {
             None if self.redis.is_some() => self.fallback(checks, now)?,
             None => self.local.check(checks, now),
         };
-        Ok(self.verdict(checks, &decisions))
+        Ok(self.verdict(checks, decisions, policy_field))
     }
 
     fn redis_if_up(&self) -> Option<&RedisStore> {
@@ -204,7 +251,12 @@ impl LimitRuntime {
         }
     }
 
-    fn verdict(&self, checks: &[Check], decisions: &[Decision]) -> Verdict {
+    fn verdict(
+        &self,
+        checks: &[Check],
+        decisions: Vec<Decision>,
+        policy_field: Option<&HeaderValue>,
+    ) -> Verdict {
         let allowed = decisions.iter().all(|decision| decision.allowed);
         let retry_after = decisions
             .iter()
@@ -212,19 +264,18 @@ impl LimitRuntime {
             .map(|decision| decision.retry_after_us.div_ceil(1_000_000))
             .max()
             .unwrap_or(0);
-        let outcomes = decisions.iter().map(|decision| decision.allowed).collect();
-        let headers = response_headers(self.settings.headers, checks, decisions);
+        let headers = response_headers(self.settings.headers, checks, &decisions, policy_field);
         let quota_exceeded = !allowed
             && checks
                 .iter()
-                .zip(decisions)
+                .zip(&decisions)
                 .filter(|(_, decision)| !decision.allowed)
                 .all(|(check, _)| matches!(check.spec, Spec::Quota { .. }));
         Verdict {
             allowed,
             headers,
             retry_after: retry_after.max(u64::from(!allowed)),
-            outcomes,
+            decisions,
             quota_exceeded,
         }
     }
@@ -332,7 +383,7 @@ fn usage(check: &Check, stored: u64, now: u64) -> Usage {
         } => (stored, window_end_us.saturating_sub(now), limit),
     };
     Usage {
-        policy: check.policy.clone(),
+        policy: check.policy.to_string(),
         limit: check.spec.limit(),
         used,
         remaining: limit.saturating_sub(used),
@@ -352,6 +403,7 @@ fn response_headers(
     style: LimitHeaders,
     checks: &[Check],
     decisions: &[Decision],
+    policy_field: Option<&HeaderValue>,
 ) -> Vec<(HeaderName, HeaderValue)> {
     let Some((tightest, decision)) = checks
         .iter()
@@ -367,47 +419,77 @@ fn response_headers(
         decision.retry_after_us
     };
     let reset = reset_us.div_ceil(1_000_000);
-    let fields: Vec<(HeaderName, String)> = match style {
+    let number = |value: u64| {
+        let mut text = String::with_capacity(20);
+        push_number(&mut text, value);
+        text_value(text)
+    };
+    let fields = match style {
         LimitHeaders::Off => Vec::new(),
         LimitHeaders::Draft => {
-            let policies: Vec<String> = checks
-                .iter()
-                .map(|check| {
-                    let (quota, window) = check.spec.policy();
-                    format!("\"{}\";q={quota};w={window}", check.policy)
-                })
-                .collect();
+            let policies = policy_field.cloned().or_else(|| {
+                text_value(policy_text(
+                    checks.iter().map(|check| (check.policy, &check.spec)),
+                ))
+            });
+            let mut current = String::with_capacity(48);
+            current.push('"');
+            tightest.policy.push_to(&mut current);
+            current.push_str("\";r=");
+            push_number(&mut current, decision.remaining);
+            current.push_str(";t=");
+            push_number(&mut current, reset);
             vec![
-                (RATELIMIT_POLICY.clone(), policies.join(", ")),
-                (
-                    RATELIMIT.clone(),
-                    format!(
-                        "\"{}\";r={};t={}",
-                        tightest.policy, decision.remaining, reset
-                    ),
-                ),
+                (&RATELIMIT_POLICY, policies),
+                (&RATELIMIT, text_value(current)),
             ]
         }
         LimitHeaders::Legacy => vec![
-            (
-                X_RATELIMIT_LIMIT.clone(),
-                tightest.spec.policy().0.to_string(),
-            ),
-            (
-                X_RATELIMIT_REMAINING.clone(),
-                decision.remaining.to_string(),
-            ),
-            (X_RATELIMIT_RESET.clone(), reset.to_string()),
+            (&X_RATELIMIT_LIMIT, number(tightest.spec.policy().0)),
+            (&X_RATELIMIT_REMAINING, number(decision.remaining)),
+            (&X_RATELIMIT_RESET, number(reset)),
         ],
     };
     fields
         .into_iter()
-        .filter_map(|(name, value)| {
-            HeaderValue::from_str(&value)
-                .ok()
-                .map(|value| (name, value))
-        })
+        .filter_map(|(name, value)| Some((name.clone(), value?)))
         .collect()
+}
+
+/// Turns formatted text into a header value without copying it.
+fn text_value(text: String) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()
+}
+
+/// Formats the `RateLimit-Policy` value of `items`.
+fn policy_text<'a>(items: impl ExactSizeIterator<Item = (PolicyName, &'a Spec)>) -> String {
+    let mut text = String::with_capacity(40 * items.len());
+    for (policy, spec) in items {
+        let (quota, window) = spec.policy();
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push('"');
+        policy.push_to(&mut text);
+        text.push_str("\";q=");
+        push_number(&mut text, quota);
+        text.push_str(";w=");
+        push_number(&mut text, window);
+    }
+    text
+}
+
+/// The `RateLimit-Policy` value of a route's own limits, built once per snapshot.
+pub fn route_policy_field(route: &gatehouse_config::model::Route) -> Option<HeaderValue> {
+    if route.rate_limits.is_empty() {
+        return None;
+    }
+    let specs: Vec<Spec> = route.rate_limits.iter().map(checks::rate_spec).collect();
+    let items = specs
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| (PolicyName::Route(index), spec));
+    HeaderValue::from_str(&policy_text(items)).ok()
 }
 
 /// Adds the verdict's header fields to a response.
