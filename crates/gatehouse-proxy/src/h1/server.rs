@@ -181,16 +181,20 @@ pub async fn serve(
         eof: false,
         body: None,
     }));
-    let mut draining = std::pin::pin!(async move {
+    let signal = std::pin::pin!(async move {
         let _ = drain.wait_for(|stop| *stop).await;
     });
+    let mut draining = Drain {
+        signal,
+        started: false,
+    };
     let mut waiter = HeadWaiter {
         timer: Box::pin(tokio::time::sleep(settings.head_timeout)),
         settings: &settings,
     };
     let mut first = true;
     loop {
-        let head = match waiter.read_head(&wire, draining.as_mut(), first).await {
+        let head = match waiter.read_head(&wire, &mut draining, first).await {
             HeadRead::Head(head) => head,
             HeadRead::Closed => return Ending::Closed,
             HeadRead::Http2 => return hand_over_to_http2(wire),
@@ -208,7 +212,8 @@ pub async fn serve(
             }
         };
         let Ok(response) = handler::handle(shared.clone(), info.clone(), request).await;
-        let stopping = shutdown_started(draining.as_mut());
+        let waker = std::task::Waker::noop();
+        let stopping = draining.poll_started(&mut Context::from_waker(waker));
         let keep_alive = match write_response(&wire, response, &facts, stopping).await {
             Ok(Written::KeepAlive) => true,
             Ok(Written::Close) | Err(_) => false,
@@ -224,10 +229,20 @@ pub async fn serve(
     }
 }
 
-/// Polls the drain future once: true when the gateway is shutting down.
-fn shutdown_started(draining: Pin<&mut impl Future<Output = ()>>) -> bool {
-    let waker = std::task::Waker::noop();
-    draining.poll(&mut Context::from_waker(waker)).is_ready()
+/// The gateway's shutdown signal as seen by one connection.
+struct Drain<F> {
+    signal: Pin<F>,
+    started: bool,
+}
+
+impl<F: std::ops::DerefMut<Target: Future<Output = ()>>> Drain<F> {
+    /// Returns true once shutdown has started; until then `cx` is woken when it starts.
+    fn poll_started(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.started {
+            self.started = self.signal.as_mut().poll(cx).is_ready();
+        }
+        self.started
+    }
 }
 
 enum HeadRead {
@@ -247,12 +262,15 @@ impl HeadWaiter<'_> {
     /// Reads up to the end of the next request head. The head timeout runs from the head's
     /// first byte (from the connection's start for the first request); before that byte a
     /// keep-alive connection waits up to the idle timeout, or until the gateway drains.
-    async fn read_head(
+    async fn read_head<F>(
         &mut self,
         wire: &SharedWire,
-        mut draining: Pin<&mut impl Future<Output = ()>>,
+        draining: &mut Drain<F>,
         first: bool,
-    ) -> HeadRead {
+    ) -> HeadRead
+    where
+        F: std::ops::DerefMut<Target: Future<Output = ()>>,
+    {
         let mut scanned = 0;
         let now = Instant::now();
         let mut head_started = first.then_some(now);
@@ -290,7 +308,7 @@ impl HeadWaiter<'_> {
                 }
             }
             let waiting_idle = wire.read_buf.is_empty() && head_started.is_none();
-            if waiting_idle && draining.as_mut().poll(cx).is_ready() {
+            if waiting_idle && draining.poll_started(cx) {
                 return Poll::Ready(HeadRead::Closed);
             }
             let deadline =
