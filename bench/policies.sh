@@ -7,7 +7,7 @@
 # share CPU 0; wrk runs on CPU 1.
 #
 # For each run it also prints the gateway's CPU time per request (from /proc) and its ratio
-# to the plain route's; for the Redis route that ratio leaves out Redis's own CPU time.
+# to the plain route's. For the Redis route, that ratio leaves out Redis's own CPU time.
 #
 # Usage: bench/policies.sh [ROUNDS] [SECONDS] [CONNECTIONS]    (defaults 3, 10, 50)
 # Needs: nginx (as the origin), redis-server, wrk, taskset, openssl.

@@ -2,8 +2,8 @@
 //!
 //! `RequestBody` is what listeners hand to the phases, and `ProxyBody` the one boxed body
 //! type of everything the phases send on. `LimitedBody` enforces the request body size
-//! limit while streaming, and `ExpectGate` holds a client's body back until the upstream has
-//! answered `100 Continue`.
+//! limit while streaming, and `ExpectGate` keeps a client's body back until the upstream has
+//! responded `100 Continue`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -154,7 +154,7 @@ impl GateSwitch {
 
 /// Holds a request body back until the upstream sends `100 Continue`.
 ///
-/// The server side (`h1::server`, and hyper on HTTP/2) answers a client's
+/// The server side (`h1::server`, and hyper on HTTP/2) responds to a client's
 /// `Expect: 100-continue` when the body is first polled, so not polling it keeps the gateway from sending a 100 of its own before the
 /// upstream has agreed. An upstream that ignores the expectation gets the body after
 /// `wait` (1 s in the handler), as RFC 9110 section 10.1.1 lets clients do.

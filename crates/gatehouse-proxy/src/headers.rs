@@ -165,7 +165,7 @@ pub fn apply_rules(headers: &mut HeaderMap, rules: &HeaderRules) {
     }
 }
 
-/// The client's IP address as a header value, for `X-Forwarded-For`.
+/// Formats the client's IP address as a header value, for `X-Forwarded-For`.
 pub fn address_value(client: IpAddr) -> HeaderValue {
     HeaderValue::from_str(&client.to_string())
         .unwrap_or_else(|_| HeaderValue::from_static("unknown"))

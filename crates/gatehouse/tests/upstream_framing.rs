@@ -1,5 +1,5 @@
-//! Upstream responses framed in unusual or broken ways, from a raw TCP server that answers
-//! each connection with scripted bytes.
+//! Upstream responses framed in unusual or broken ways, from a raw TCP server that writes
+//! scripted bytes on each connection.
 
 mod support;
 
@@ -166,7 +166,7 @@ fn response_shorter_than_its_length_is_not_completed() {
 
 #[test]
 fn pooled_connection_closed_by_the_upstream_is_replaced() {
-    // Each upstream connection answers one request and then closes.
+    // Each upstream connection serves one request and then closes.
     let upstream = ScriptedUpstream::start(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 1);
     let gateway = gateway_for(&upstream);
     for round in 0..5 {

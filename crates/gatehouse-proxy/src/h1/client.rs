@@ -1,7 +1,7 @@
 //! The client side of HTTP/1.1: sends a request on a pooled upstream connection and reads
 //! the response, in the task of the client request, with no connection task between them.
 //!
-//! The request body streams while the response is read, so an upstream may answer before
+//! The request body streams while the response is read, so an upstream may respond before
 //! it has the whole body. `100 Continue` opens the request's `ContinueHook`; a `101` hands
 //! the connection over in an `UpgradeSlot` for the tunnel. A connection goes back to the
 //! pool only when both messages are complete and neither side asked to close.
@@ -44,8 +44,8 @@ impl ClientConnection {
         }
     }
 
-    /// Returns false when an idle connection has been closed by the target or has sent
-    /// bytes nobody asked for. The check reads only what the socket already reported.
+    /// Returns false when the target has closed an idle connection or sent unexpected bytes
+    /// on it. The check reads only what the socket already reported.
     pub fn is_usable(&mut self) -> bool {
         if !self.read_buf.is_empty() {
             return false;
@@ -59,7 +59,7 @@ impl ClientConnection {
     }
 }
 
-/// Request extension: opened when the upstream answers `100 Continue`.
+/// Request extension that is opened when the upstream responds `100 Continue`.
 #[derive(Clone)]
 pub struct ContinueHook(pub Arc<GateSwitch>);
 
@@ -99,7 +99,7 @@ pub struct Failure {
     pub unsent: Option<Request<ProxyBody>>,
 }
 
-/// Sends `request` on `connection` and waits for the final response head. `reused` says the
+/// Sends `request` on `connection` and waits for the final response head. `reused` is true when the
 /// connection came from the pool, where the target may have closed it meanwhile.
 pub async fn send(
     connection: ClientConnection,
@@ -405,7 +405,7 @@ impl Body for ResponseBody {
         };
         if !exchange.sending_done() {
             if let Err(err) = exchange.poll_send(cx) {
-                // The target has answered; the rest of the request no longer matters to it,
+                // The target has responded, so the rest of the request no longer matters to it,
                 // but the connection cannot carry another exchange.
                 tracing::debug!(error = %err, "request body stopped after the response head");
                 exchange.request_body = None;

@@ -32,7 +32,7 @@ pub enum FramingError {
 }
 
 /// Finds the body framing of a request. A request with both length fields, conflicting
-/// lengths, or a transfer coding other than `chunked` is refused, because a server behind
+/// lengths, or a transfer coding other than `chunked` is rejected, because a server behind
 /// the gateway could frame it differently (RFC 9112 section 6.3).
 pub fn request_framing(headers: &HeaderMap, version: Version) -> Result<Framing, FramingError> {
     let length = content_length(headers)?;
@@ -66,8 +66,8 @@ pub fn response_framing(
         return Ok((Framing::Empty, true));
     }
     if headers.contains_key(TRANSFER_ENCODING) {
-        // Transfer-Encoding overrides Content-Length; the connection closes afterwards since
-        // the sender framed the message ambiguously.
+        // Transfer-Encoding overrides Content-Length, and the connection closes afterwards
+        // because the sender framed the message ambiguously.
         let reusable = !headers.contains_key(CONTENT_LENGTH);
         return Ok(if is_chunked_last(headers) {
             (Framing::Chunked, reusable)
@@ -82,8 +82,8 @@ pub fn response_framing(
     })
 }
 
-/// Reads every Content-Length field. Each value may be a comma-separated list; all elements
-/// must be the same decimal number.
+/// Reads every Content-Length field. Each value may be a comma-separated list, and all
+/// elements must be the same decimal number.
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, FramingError> {
     let mut found = None;
     for value in headers.get_all(CONTENT_LENGTH) {
@@ -158,7 +158,7 @@ pub enum BodyError {
 #[derive(Debug)]
 pub enum Decoded {
     Frame(Frame<Bytes>),
-    /// The buffer holds no complete piece; read more.
+    /// The buffer has no complete piece yet, so more bytes are needed.
     NeedMore,
     /// The body is complete.
     End,
@@ -183,7 +183,7 @@ enum DecodeState {
 }
 
 impl BodyDecoder {
-    /// A decoder for `framing`; `max_trailers` bounds a chunked body's trailer section.
+    /// Creates a decoder for `framing`. `max_trailers` bounds a chunked body's trailer section.
     pub fn new(framing: Framing, max_trailers: usize) -> Self {
         let state = match framing {
             Framing::Empty | Framing::Length(0) => DecodeState::Done,
@@ -210,7 +210,7 @@ impl BodyDecoder {
         }
     }
 
-    /// Takes the next piece of the body from `buf`. `eof` says the peer has closed its side,
+    /// Takes the next piece of the body from `buf`. `eof` is true when the peer has closed its side,
     /// so `buf` will not grow any more.
     pub fn decode(&mut self, buf: &mut BytesMut, eof: bool) -> Result<Decoded, BodyError> {
         loop {

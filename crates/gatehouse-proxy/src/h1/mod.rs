@@ -1,6 +1,6 @@
 //! HTTP/1.1 on both sides of the gateway: `server` reads requests from client connections
 //! and writes their responses, `client` sends requests to upstream targets and reads their
-//! responses, and `codec` holds the message framing both share.
+//! responses, and `codec` contains the message framing both share.
 //!
 //! The request phases see only `http` types and `http_body::Body`, so this code is the one
 //! place that knows the HTTP/1.1 wire format. HTTP/2 goes through hyper.
@@ -34,7 +34,7 @@ pub fn poll_read_buf(
     if buf.capacity() - buf.len() < READ_RESERVE / 4 {
         buf.reserve(READ_RESERVE);
     }
-    // A `read_buf` future holds no state of its own, so polling a fresh one is a plain read.
+    // A `read_buf` future keeps no state of its own, so polling a fresh one is a plain read.
     let mut read = std::pin::pin!(io.read_buf(buf));
     read.as_mut().poll(cx)
 }

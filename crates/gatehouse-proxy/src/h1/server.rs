@@ -50,7 +50,7 @@ pub struct ServerSettings {
 /// How a connection's HTTP/1.1 service ended.
 pub enum Ending {
     Closed,
-    /// The client opened with the HTTP/2 preface; the stream continues as h2c.
+    /// The client opened with the HTTP/2 preface, so the stream continues as h2c.
     Http2(Rewind),
 }
 
@@ -111,10 +111,9 @@ impl Wire {
         }
     }
 
-    /// Called when the response head is about to be written: a `100 Continue` not sent by
-    /// now is never sent, and a body that the buffer holds in full is consumed. Returns true
-    /// when the request body is read to its end.
-    /// A body still held by the phases (`in_use`) is left for them to read.
+    /// Settles the request body before the response head is written. A `100 Continue` not
+    /// sent by now is never sent, and a body that is fully in the buffer is consumed unless
+    /// the phases still read it (`in_use`). Returns true when the body is read to its end.
     fn settle_body(&mut self, in_use: bool) -> bool {
         let Some(reader) = self.body.as_mut() else {
             return true;
@@ -236,7 +235,7 @@ struct Drain<F> {
 }
 
 impl<F: std::ops::DerefMut<Target: Future<Output = ()>>> Drain<F> {
-    /// Returns true once shutdown has started; until then `cx` is woken when it starts.
+    /// Returns true once shutdown has started. Until then, `cx` is woken when it starts.
     fn poll_started(&mut self, cx: &mut Context<'_>) -> bool {
         if !self.started {
             self.started = self.signal.as_mut().poll(cx).is_ready();
@@ -260,8 +259,8 @@ struct HeadWaiter<'a> {
 
 impl HeadWaiter<'_> {
     /// Reads up to the end of the next request head. The head timeout runs from the head's
-    /// first byte (from the connection's start for the first request); before that byte a
-    /// keep-alive connection waits up to the idle timeout, or until the gateway drains.
+    /// first byte, or from the connection's start for the first request. Before that byte, a
+    /// keep-alive connection waits up to the idle timeout or until the gateway drains.
     async fn read_head<F>(
         &mut self,
         wire: &SharedWire,
@@ -583,7 +582,7 @@ async fn stream_body(
             Some(None) => break,
             Some(Some(Ok(frame))) => frame,
             Some(Some(Err(err))) => {
-                tracing::debug!(error = %err, "response body failed; closing the connection");
+                tracing::debug!(error = %err, "response body failed, closing the connection");
                 return Ok(false);
             }
         };
@@ -620,7 +619,7 @@ async fn flush(wire: &SharedWire, out: &mut BytesMut) -> io::Result<()> {
     poll_fn(|cx| poll_write_all(&mut *lock(wire).io, out, cx)).await
 }
 
-/// Answers a request that never reached the phases, then closes.
+/// Sends the error response of a request that never reached the phases, then closes.
 async fn reject(wire: &SharedWire, err: &ProxyError) {
     let request_id = headers::request_id(&HeaderMap::new());
     let request_id = request_id.to_str().unwrap_or_default();
@@ -645,7 +644,7 @@ async fn shut_down(wire: &SharedWire) {
 /// Bytes the client sent after its request head go to the upstream first.
 async fn tunnel(wire: SharedWire, upstream: crate::h1::client::Upgraded) {
     let Ok(wire) = Arc::try_unwrap(wire) else {
-        tracing::debug!("request body still in use; upgrade abandoned");
+        tracing::debug!("upgrade abandoned because the request body is still in use");
         return;
     };
     let wire = wire.into_inner().unwrap_or_else(PoisonError::into_inner);

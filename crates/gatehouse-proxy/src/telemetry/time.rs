@@ -38,8 +38,8 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// The current time as an HTTP `Date` value (RFC 9110 section 5.6.7), formatted once per
-/// second per thread.
+/// Returns the current time as an HTTP `Date` value (RFC 9110 section 5.6.7), formatted
+/// once per second per thread.
 pub fn http_date() -> http::HeaderValue {
     use std::cell::RefCell;
     thread_local! {

@@ -123,7 +123,7 @@ fn rate_check(id: String, policy: PolicyName, limit: &RateLimit) -> Check {
     }
 }
 
-/// The GCRA parameters of a rate limit.
+/// Returns the GCRA parameters of a rate limit.
 pub fn rate_spec(limit: &RateLimit) -> Spec {
     let per_us = limit.per.as_micros() as u64;
     let interval_us = (per_us / limit.limit.max(1)).max(1);

@@ -479,7 +479,7 @@ fn policy_text<'a>(items: impl ExactSizeIterator<Item = (PolicyName, &'a Spec)>)
     text
 }
 
-/// The `RateLimit-Policy` value of a route's own limits, built once per snapshot.
+/// Builds the `RateLimit-Policy` value of a route's own limits, once per snapshot.
 pub fn route_policy_field(route: &gatehouse_config::model::Route) -> Option<HeaderValue> {
     if route.rate_limits.is_empty() {
         return None;
