@@ -217,19 +217,12 @@ impl BodyDecoder {
             match &mut self.state {
                 DecodeState::Done => return Ok(Decoded::End),
                 DecodeState::Length(remaining) => {
-                    if buf.is_empty() {
-                        return if eof {
-                            Err(BodyError::Incomplete)
-                        } else {
-                            Ok(Decoded::NeedMore)
-                        };
-                    }
-                    let take = (*remaining).min(buf.len() as u64);
-                    *remaining -= take;
-                    if *remaining == 0 {
+                    let Some((data, finished)) = take_data(remaining, buf) else {
+                        return need_more(eof);
+                    };
+                    if finished {
                         self.state = DecodeState::Done;
                     }
-                    let data = buf.split_to(take as usize).freeze();
                     return Ok(Decoded::Frame(Frame::data(data)));
                 }
                 DecodeState::UntilClose => {
@@ -243,34 +236,22 @@ impl BodyDecoder {
                     return Ok(Decoded::NeedMore);
                 }
                 DecodeState::ChunkSize => match chunk_size(buf)? {
-                    None if eof => return Err(BodyError::Incomplete),
-                    None => return Ok(Decoded::NeedMore),
+                    None => return need_more(eof),
                     Some(0) => self.state = DecodeState::Trailers { scanned: 0 },
                     Some(size) => self.state = DecodeState::ChunkData(size),
                 },
                 DecodeState::ChunkData(remaining) => {
-                    if buf.is_empty() {
-                        return if eof {
-                            Err(BodyError::Incomplete)
-                        } else {
-                            Ok(Decoded::NeedMore)
-                        };
-                    }
-                    let take = (*remaining).min(buf.len() as u64);
-                    *remaining -= take;
-                    if *remaining == 0 {
+                    let Some((data, finished)) = take_data(remaining, buf) else {
+                        return need_more(eof);
+                    };
+                    if finished {
                         self.state = DecodeState::ChunkDataEnd;
                     }
-                    let data = buf.split_to(take as usize).freeze();
                     return Ok(Decoded::Frame(Frame::data(data)));
                 }
                 DecodeState::ChunkDataEnd => {
                     if buf.len() < 2 {
-                        return if eof {
-                            Err(BodyError::Incomplete)
-                        } else {
-                            Ok(Decoded::NeedMore)
-                        };
+                        return need_more(eof);
                     }
                     if &buf[..2] != b"\r\n" {
                         return Err(BodyError::ChunkEnd);
@@ -283,11 +264,7 @@ impl BodyDecoder {
                         if buf.len() > self.max_trailers {
                             return Err(BodyError::Trailers);
                         }
-                        return if eof {
-                            Err(BodyError::Incomplete)
-                        } else {
-                            Ok(Decoded::NeedMore)
-                        };
+                        return need_more(eof);
                     };
                     let section = buf.split_to(end);
                     self.state = DecodeState::Done;
@@ -299,6 +276,27 @@ impl BodyDecoder {
                 }
             }
         }
+    }
+}
+
+/// Takes up to `remaining` bytes from the front of `buf`. Returns the data and whether it
+/// was the last of them, or `None` when `buf` is empty.
+fn take_data(remaining: &mut u64, buf: &mut BytesMut) -> Option<(Bytes, bool)> {
+    if buf.is_empty() {
+        return None;
+    }
+    let take = (*remaining).min(buf.len() as u64);
+    *remaining -= take;
+    Some((buf.split_to(take as usize).freeze(), *remaining == 0))
+}
+
+/// Returns what a decoder reports when its buffer ran dry: wait for more bytes, or fail when
+/// the peer has closed.
+fn need_more(eof: bool) -> Result<Decoded, BodyError> {
+    if eof {
+        Err(BodyError::Incomplete)
+    } else {
+        Ok(Decoded::NeedMore)
     }
 }
 
