@@ -56,9 +56,22 @@ pub struct JwtRuntime {
     fetching: tokio::sync::Mutex<()>,
     /// Verified tokens by their full text, which the cache compares on every hit, so no
     /// digest collision can stand in for a verified token.
-    verified: moka::sync::Cache<Arc<str>, Arc<Claims>>,
+    verified: moka::sync::Cache<TokenKey, Arc<Claims>>,
     fetch_success: Counter,
     fetch_failure: Counter,
+}
+
+/// A verified token as a cache key. It is hashed by the last bytes of its signature, which
+/// alone vary enough to spread keys, and compared in full. Hashing a whole RS256 token cost
+/// more than the rest of a cache hit, and only verified tokens become keys.
+#[derive(Clone, PartialEq, Eq)]
+struct TokenKey(Arc<str>);
+
+impl std::hash::Hash for TokenKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let bytes = self.0.as_bytes();
+        state.write(&bytes[bytes.len().saturating_sub(32)..]);
+    }
 }
 
 impl JwtRuntime {
@@ -114,11 +127,12 @@ impl JwtRuntime {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, JwtError> {
-        if let Some(claims) = self.verified.get(token) {
+        let key = TokenKey(Arc::from(token));
+        if let Some(claims) = self.verified.get(&key) {
             if !expired(&claims, self.model.leeway) {
                 return Ok(claims);
             }
-            self.verified.invalidate(token);
+            self.verified.invalidate(&key);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Malformed)?;
         if !self.allowed.contains(&header.alg) {
@@ -133,7 +147,7 @@ impl JwtRuntime {
             return Err(JwtError::KeysUnavailable);
         }
         let claims = Arc::new(self.verify_with_keys(token, header.alg, header.kid.as_deref())?);
-        self.verified.insert(Arc::from(token), claims.clone());
+        self.verified.insert(key, claims.clone());
         Ok(claims)
     }
 
