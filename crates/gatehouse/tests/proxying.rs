@@ -2,6 +2,7 @@
 
 mod support;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -233,6 +234,41 @@ fn large_download_streams() {
     assert!(
         peak < 64 * 1024,
         "gateway peak RSS {peak} KiB during a 100 MiB download"
+    );
+}
+
+#[test]
+fn client_that_stops_reading_is_dropped() {
+    let payload = Bytes::from(vec![b'z'; 64 * 1024 * 1024]);
+    let upstream = Upstream::start(move |_| {
+        let payload = payload.clone();
+        async move { Response::new(Full::new(payload)) }
+    });
+    let yaml = config(&upstream.url(), ALL)
+        .replace("upstreams:", "server:\n  idle_timeout: 1s\nupstreams:");
+    let gateway = Gatehouse::start(&yaml);
+    let mut stream = std::net::TcpStream::connect(gateway.public()).unwrap();
+    stream
+        .write_all(b"GET /download HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .unwrap();
+    // Read nothing while the socket buffers fill up and the send timeout passes.
+    std::thread::sleep(Duration::from_secs(3));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    let closed = loop {
+        match std::io::Read::read(&mut stream, &mut buffer) {
+            Ok(0) => break true,
+            Ok(read) => received += read,
+            Err(_) => break false,
+        }
+    };
+    assert!(closed, "the connection stayed open");
+    assert!(
+        received < 64 * 1024 * 1024,
+        "the whole body arrived although the client read nothing for 3 s"
     );
 }
 

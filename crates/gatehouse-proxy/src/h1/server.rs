@@ -61,6 +61,8 @@ struct Wire {
     eof: bool,
     /// The body of the request in flight, while it is not read to its end.
     body: Option<BodyReader>,
+    /// How long a client may leave response bytes unread before the connection is closed.
+    send_timeout: Duration,
 }
 
 struct BodyReader {
@@ -85,6 +87,7 @@ impl Wire {
             read_buf,
             eof,
             body,
+            ..
         } = self;
         let Some(reader) = body.as_mut() else {
             return Poll::Ready(None);
@@ -179,6 +182,7 @@ pub async fn serve(
         read_buf: BytesMut::with_capacity(8 * 1024),
         eof: false,
         body: None,
+        send_timeout: settings.idle_timeout,
     }));
     let signal = std::pin::pin!(async move {
         let _ = drain.wait_for(|stop| *stop).await;
@@ -615,8 +619,23 @@ async fn stream_body(
     Ok(true)
 }
 
+/// Writes `out` to the client. A client that accepts none of it within the send timeout
+/// (the idle timeout) is taken for gone; the timer starts only once a write has to wait.
 async fn flush(wire: &SharedWire, out: &mut BytesMut) -> io::Result<()> {
-    poll_fn(|cx| poll_write_all(&mut *lock(wire).io, out, cx)).await
+    let mut timer: Option<Pin<Box<Sleep>>> = None;
+    poll_fn(|cx| {
+        let mut wire = lock(wire);
+        if let Poll::Ready(result) = poll_write_all(&mut *wire.io, out, cx) {
+            return Poll::Ready(result);
+        }
+        let send_timeout = wire.send_timeout;
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(send_timeout)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::ErrorKind::TimedOut.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// Sends the error response of a request that never reached the phases, then closes.
