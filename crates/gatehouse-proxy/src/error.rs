@@ -16,8 +16,12 @@ pub enum ProxyError {
     InvalidTarget(&'static str),
     #[error("invalid request: {0}")]
     BadRequest(&'static str),
-    #[error("request has both Content-Length and Transfer-Encoding, or conflicting lengths")]
+    #[error("the request body length is ambiguous: Content-Length with Transfer-Encoding, conflicting lengths, Transfer-Encoding on HTTP/1.0, or chunked applied twice")]
     AmbiguousLength,
+    #[error(
+        "the request uses a transfer coding other than chunked, which the gateway does not support"
+    )]
+    UnsupportedTransferCoding,
     #[error("request head is too large: {0}")]
     HeadTooLarge(&'static str),
     #[error("no route matches the request")]
@@ -64,6 +68,7 @@ impl ProxyError {
             | ProxyError::BadRequest(_)
             | ProxyError::AmbiguousLength => StatusCode::BAD_REQUEST,
             ProxyError::HeadTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ProxyError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
             ProxyError::RouteNotFound => StatusCode::NOT_FOUND,
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::UpstreamUnavailable { .. } | ProxyError::UpstreamProtocol { .. } => {
@@ -89,6 +94,7 @@ impl ProxyError {
             ProxyError::BadRequest(_) => "bad_request",
             ProxyError::AmbiguousLength => "ambiguous_message_length",
             ProxyError::HeadTooLarge(_) => "request_header_fields_too_large",
+            ProxyError::UnsupportedTransferCoding => "unsupported_transfer_coding",
             ProxyError::RouteNotFound => "route_not_found",
             ProxyError::BodyTooLarge { .. } => "payload_too_large",
             ProxyError::UpstreamUnavailable { .. } => "upstream_unavailable",
@@ -143,6 +149,7 @@ impl ProxyError {
         matches!(
             self,
             ProxyError::AmbiguousLength
+                | ProxyError::UnsupportedTransferCoding
                 | ProxyError::BodyTooLarge { .. }
                 | ProxyError::HeadTooLarge(_)
         )

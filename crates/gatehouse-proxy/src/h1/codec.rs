@@ -6,10 +6,10 @@ use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use http_body::Frame;
 
-/// The longest chunk size line accepted, extensions included.
+/// Maximum length of a chunk size line, extensions included.
 const MAX_CHUNK_LINE: usize = 4096;
 
-/// How the length of a message body is known.
+/// The way the length of a message body is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
     /// No body.
@@ -27,21 +27,26 @@ pub enum FramingError {
     LengthAndEncoding,
     #[error("Content-Length is invalid or has conflicting values")]
     InvalidLength,
-    #[error("Transfer-Encoding is not a single final chunked coding")]
-    UnsupportedEncoding,
+    #[error("Transfer-Encoding on an HTTP/1.0 request, or chunked applied more than once")]
+    MisplacedEncoding,
+    #[error("a transfer coding other than chunked")]
+    UnknownCoding,
 }
 
 /// Finds the body framing of a request. A request with both length fields, conflicting
-/// lengths, or a transfer coding other than `chunked` is rejected, because a server behind
-/// the gateway could frame it differently (RFC 9112 section 6.3).
+/// lengths, or a transfer coding other than one `chunked` is rejected, because a server
+/// behind the gateway could frame it differently (RFC 9112 section 6.3).
 pub fn request_framing(headers: &HeaderMap, version: Version) -> Result<Framing, FramingError> {
     let length = content_length(headers)?;
     if headers.contains_key(TRANSFER_ENCODING) {
         if length.is_some() {
             return Err(FramingError::LengthAndEncoding);
         }
+        if codings(headers).any(|coding| !coding.eq_ignore_ascii_case(b"chunked")) {
+            return Err(FramingError::UnknownCoding);
+        }
         if version != Version::HTTP_11 || !is_only_chunked(headers) {
-            return Err(FramingError::UnsupportedEncoding);
+            return Err(FramingError::MisplacedEncoding);
         }
         return Ok(Framing::Chunked);
     }
@@ -118,7 +123,7 @@ fn trim(bytes: &[u8]) -> &[u8] {
     }
 }
 
-/// The transfer codings of all Transfer-Encoding fields, in order.
+/// Returns the transfer codings of all Transfer-Encoding fields, in order.
 fn codings(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(TRANSFER_ENCODING)
@@ -154,7 +159,7 @@ pub enum BodyError {
     Incomplete,
 }
 
-/// What one decoding step produced.
+/// The result of one decoding step.
 #[derive(Debug)]
 pub enum Decoded {
     Frame(Frame<Bytes>),
@@ -201,7 +206,7 @@ impl BodyDecoder {
         matches!(self.state, DecodeState::Done)
     }
 
-    /// Bytes of body still expected, when the framing tells.
+    /// Returns the bytes of body still expected, when the framing gives a length.
     pub fn remaining(&self) -> Option<u64> {
         match self.state {
             DecodeState::Length(length) => Some(length),
@@ -268,7 +273,7 @@ impl BodyDecoder {
                     };
                     let section = buf.split_to(end);
                     self.state = DecodeState::Done;
-                    if section.len() == 2 {
+                    if section.len() <= 2 {
                         return Ok(Decoded::End);
                     }
                     let trailers = parse_trailers(&section).ok_or(BodyError::Trailers)?;
@@ -340,19 +345,29 @@ fn hex_value(digit: u8) -> u8 {
     }
 }
 
-/// Finds the end of a field section that ends with an empty line: the index after its
-/// final CRLF. `scanned` keeps the search linear across calls.
+/// Finds the end of a field section that ends with an empty line: the index after it.
+/// Lines may end in CRLF or in a bare LF, which RFC 9112 section 2.2 lets a recipient
+/// accept, because the gateway writes every head it forwards anew with CRLF. `scanned`
+/// keeps the search linear across calls.
 pub fn find_section_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
     if buf.starts_with(b"\r\n") {
         return Some(2);
     }
-    let start = scanned.saturating_sub(3);
-    let found = buf[start..]
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .map(|at| start + at + 4);
+    if buf.starts_with(b"\n") {
+        return Some(1);
+    }
+    let mut at = scanned.saturating_sub(2);
+    while let Some(offset) = buf[at..].iter().position(|byte| *byte == b'\n') {
+        let newline = at + offset;
+        match &buf[newline + 1..] {
+            [b'\n', ..] => return Some(newline + 2),
+            [b'\r', b'\n', ..] => return Some(newline + 3),
+            [] | [b'\r'] => break,
+            _ => at = newline + 1,
+        }
+    }
     *scanned = buf.len();
-    found
+    None
 }
 
 fn parse_trailers(section: &[u8]) -> Option<HeaderMap> {
@@ -481,6 +496,32 @@ mod tests {
         }
         assert!(decoder.is_done());
         assert_eq!(data, b"abc");
+    }
+
+    #[test]
+    fn section_end_found_with_crlf_or_bare_lf() {
+        let cases: [(&[u8], Option<usize>); 7] = [
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest", Some(27)),
+            (b"GET / HTTP/1.1\nHost: a\n\nrest", Some(24)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\nrest", Some(26)),
+            (b"GET / HTTP/1.1\r\nHost: a\n\r\nrest", Some(26)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n", None),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r", None),
+            (b"\r\n", Some(2)),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(find_section_end(input, &mut 0), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn section_end_found_across_reads() {
+        let input = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut scanned = 0;
+        for len in 1..input.len() {
+            assert_eq!(find_section_end(&input[..len], &mut scanned), None, "{len}");
+        }
+        assert_eq!(find_section_end(input, &mut scanned), Some(input.len()));
     }
 
     #[test]

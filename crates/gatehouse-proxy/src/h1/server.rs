@@ -47,7 +47,7 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
 }
 
-/// How a connection's HTTP/1.1 service ended.
+/// The outcome of a connection's HTTP/1.1 service.
 pub enum Ending {
     Closed,
     /// The client opened with the HTTP/2 preface, so the stream continues as h2c.
@@ -209,8 +209,20 @@ pub async fn serve(
         first = false;
         let (request, facts) = match parse_request(head, &settings, &wire) {
             Ok(parsed) => parsed,
-            Err(err) => {
+            Err(Rejected::Head(err)) => {
                 reject(&wire, &err).await;
+                return Ending::Closed;
+            }
+            Err(Rejected::Request(request, err)) => {
+                let response = handler::reject_request(shared, info, &request, &err);
+                let facts = RequestFacts {
+                    version: request.version(),
+                    head_only: request.method() == Method::HEAD,
+                    keep_alive: false,
+                    upgrade: false,
+                };
+                let _ = write_response(&wire, response, &facts, true).await;
+                shut_down(&wire).await;
                 return Ending::Closed;
             }
         };
@@ -282,8 +294,9 @@ impl HeadWaiter<'_> {
             let mut guard = lock(wire);
             let wire = &mut *guard;
             loop {
-                while wire.read_buf.starts_with(b"\r\n") {
-                    wire.read_buf.advance(2);
+                // Empty lines before a request line are ignored (RFC 9112 section 2.2).
+                while let Some(skip) = leading_empty_line(&wire.read_buf) {
+                    wire.read_buf.advance(skip);
                 }
                 if !wire.read_buf.is_empty() {
                     if first && is_h2_preface(&wire.read_buf) {
@@ -292,11 +305,12 @@ impl HeadWaiter<'_> {
                         }
                     } else if let Some(end) = codec::find_section_end(&wire.read_buf, &mut scanned)
                     {
+                        if end > self.settings.max_head {
+                            return Poll::Ready(head_too_large());
+                        }
                         return Poll::Ready(HeadRead::Head(wire.read_buf.split_to(end)));
                     } else if wire.read_buf.len() > self.settings.max_head {
-                        return Poll::Ready(HeadRead::Invalid(ProxyError::HeadTooLarge(
-                            "the request head is over the size limit",
-                        )));
+                        return Poll::Ready(head_too_large());
                     }
                     head_started.get_or_insert_with(Instant::now);
                 }
@@ -328,6 +342,21 @@ impl HeadWaiter<'_> {
     }
 }
 
+fn head_too_large() -> HeadRead {
+    HeadRead::Invalid(ProxyError::HeadTooLarge(
+        "the request head is over the size limit",
+    ))
+}
+
+/// Returns the length of an empty line at the start of `buf`.
+fn leading_empty_line(buf: &[u8]) -> Option<usize> {
+    match buf {
+        [b'\r', b'\n', ..] => Some(2),
+        [b'\n', ..] => Some(1),
+        _ => None,
+    }
+}
+
 fn is_h2_preface(buf: &[u8]) -> bool {
     let len = buf.len().min(H2_PREFACE.len());
     buf[..len] == H2_PREFACE[..len]
@@ -347,11 +376,25 @@ fn hand_over_to_http2(wire: SharedWire) -> Ending {
 }
 
 /// Builds the request from its head and installs the body reader.
+/// A request head the phases never see.
+enum Rejected {
+    /// The head itself is malformed or too large.
+    Head(ProxyError),
+    /// The head parsed, but its body framing is unsafe to forward.
+    Request(Box<Request<RequestBody>>, ProxyError),
+}
+
+impl From<ProxyError> for Rejected {
+    fn from(err: ProxyError) -> Self {
+        Rejected::Head(err)
+    }
+}
+
 fn parse_request(
     head: BytesMut,
     settings: &ServerSettings,
     wire: &SharedWire,
-) -> Result<(Request<RequestBody>, RequestFacts), ProxyError> {
+) -> Result<(Request<RequestBody>, RequestFacts), Rejected> {
     let head = head.freeze();
     let mut storage: Vec<httparse::Header<'_>> = Vec::with_capacity(settings.max_headers);
     let mut parsed = httparse::Request::new(&mut []);
@@ -359,14 +402,12 @@ fn parse_request(
     match parsed.parse_with_uninit_headers(&head, fields) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
-            return Err(ProxyError::BadRequest("incomplete request head"))
+            return Err(ProxyError::BadRequest("incomplete request head").into())
         }
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(ProxyError::HeadTooLarge(
-                "the request has too many header fields",
-            ))
+            return Err(ProxyError::HeadTooLarge("the request has too many header fields").into())
         }
-        Err(_) => return Err(ProxyError::BadRequest("malformed request head")),
+        Err(_) => return Err(ProxyError::BadRequest("malformed request head").into()),
     }
     let method = Method::from_bytes(parsed.method.unwrap_or_default().as_bytes())
         .map_err(|_| ProxyError::BadRequest("invalid method"))?;
@@ -387,22 +428,46 @@ fn parse_request(
             .map_err(|_| ProxyError::BadRequest("invalid header field value"))?;
         fields.append(name, value);
     }
-    let framing =
-        codec::request_framing(&fields, version).map_err(|_| ProxyError::AmbiguousLength)?;
-    let facts = RequestFacts {
-        version,
-        head_only: method == Method::HEAD,
-        keep_alive: wants_keep_alive(&fields, version),
-        upgrade: version == Version::HTTP_11 && fields.contains_key(UPGRADE),
-    };
-    let body = install_body(wire, framing, &fields, version, settings);
-
-    let mut request = Request::new(body);
+    let mut request = Request::new(RequestBody::Empty);
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = version;
+    let framing = match codec::request_framing(&fields, version) {
+        Ok(framing) => framing,
+        Err(err) => {
+            let err = match err {
+                codec::FramingError::UnknownCoding => ProxyError::UnsupportedTransferCoding,
+                _ => ProxyError::AmbiguousLength,
+            };
+            *request.headers_mut() = fields;
+            return Err(Rejected::Request(Box::new(request), err));
+        }
+    };
+    if let Framing::Length(length) = framing {
+        single_length_field(&mut fields, length);
+    }
+    let facts = RequestFacts {
+        version,
+        head_only: request.method() == Method::HEAD,
+        keep_alive: wants_keep_alive(&fields, version),
+        upgrade: version == Version::HTTP_11 && fields.contains_key(UPGRADE),
+    };
+    *request.body_mut() = install_body(wire, framing, &fields, version, settings);
     *request.headers_mut() = fields;
     Ok((request, facts))
+}
+
+/// Replaces repeated or listed `Content-Length` values, which all agree, by one, so that the
+/// upstream receives a single field.
+fn single_length_field(fields: &mut HeaderMap, length: u64) {
+    let mut values = fields.get_all(CONTENT_LENGTH).iter();
+    let repeated = values
+        .next()
+        .is_some_and(|first| first.as_bytes().contains(&b','))
+        || values.next().is_some();
+    if repeated {
+        fields.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    }
 }
 
 fn install_body(
@@ -620,7 +685,7 @@ async fn stream_body(
 }
 
 /// Writes `out` to the client. A client that accepts none of it within the send timeout
-/// (the idle timeout) is taken for gone; the timer starts only once a write has to wait.
+/// (the idle timeout) is taken for gone. The timer starts only once a write has to wait.
 async fn flush(wire: &SharedWire, out: &mut BytesMut) -> io::Result<()> {
     let mut timer: Option<Pin<Box<Sleep>>> = None;
     poll_fn(|cx| {
@@ -638,7 +703,9 @@ async fn flush(wire: &SharedWire, out: &mut BytesMut) -> io::Result<()> {
     .await
 }
 
-/// Sends the error response of a request that never reached the phases, then closes.
+/// Sends the error response of a head that could not be parsed, then closes. Such a head
+/// gets a request id in the response and a debug log line, but no access log line, since
+/// it has no method or path to report.
 async fn reject(wire: &SharedWire, err: &ProxyError) {
     let request_id = headers::request_id(&HeaderMap::new());
     let request_id = request_id.to_str().unwrap_or_default();
@@ -649,7 +716,12 @@ async fn reject(wire: &SharedWire, err: &ProxyError) {
         keep_alive: false,
         upgrade: false,
     };
-    let response = error_response(err, request_id, false);
+    let mut response = error_response(err, request_id, false);
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response
+            .headers_mut()
+            .insert(headers::X_REQUEST_ID.clone(), value);
+    }
     let _ = write_response(wire, response, &facts, true).await;
     shut_down(wire).await;
 }

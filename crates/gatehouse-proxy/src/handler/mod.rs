@@ -80,7 +80,33 @@ pub async fn handle(
             reject(&err, &exchange)
         }
     };
-    let mut response = response;
+    Ok(finish(shared, connection, exchange, response))
+}
+
+/// Builds the error response of a request that the listener rejected before the phases (for
+/// its framing), with the same request id field, metrics and access log line as any other
+/// request.
+pub fn reject_request(
+    shared: Arc<Shared>,
+    connection: Arc<ConnectionInfo>,
+    request: &Request<RequestBody>,
+    err: &ProxyError,
+) -> Response<ProxyBody> {
+    let mut exchange = parse(&shared, request);
+    connection.activity.request_started();
+    exchange.error = Some(err.code());
+    let response = reject(err, &exchange);
+    finish(shared, connection, exchange, response)
+}
+
+/// Adds the request id and limit fields to the response and attaches the log phase to the
+/// end of its body.
+fn finish(
+    shared: Arc<Shared>,
+    connection: Arc<ConnectionInfo>,
+    mut exchange: Exchange,
+    mut response: Response<ProxyBody>,
+) -> Response<ProxyBody> {
     response
         .headers_mut()
         .insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
@@ -92,10 +118,10 @@ pub async fn handle(
         exchange,
         connection,
     };
-    Ok(response.map(|body| {
+    response.map(|body| {
         use http_body_util::BodyExt;
         LoggedBody::new(body, entry).boxed()
-    }))
+    })
 }
 
 /// Runs the parse phase: takes the request id, the facts the log phase reports, and the
