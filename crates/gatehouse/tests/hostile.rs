@@ -129,7 +129,7 @@ fn framing_rejection_is_logged_with_request_id() {
 }
 
 #[test]
-fn head_over_size_limit_in_one_write_gets_431() {
+fn oversized_head_gets_431() {
     let (gateway, upstream) = start();
     let request = format!(
         "GET / HTTP/1.1\r\nHost: example.com\r\nX-Big: {}\r\n\r\n",

@@ -25,7 +25,7 @@ use crate::headers;
 
 /// The largest response head accepted from an upstream.
 const MAX_RESPONSE_HEAD: usize = 64 * 1024;
-/// The most header fields accepted in a response head.
+/// Maximum number of header fields in a response head.
 const MAX_RESPONSE_FIELDS: usize = 256;
 /// Request body bytes collected before they are written out.
 const WRITE_HIGH_WATER: usize = 64 * 1024;

@@ -2,8 +2,8 @@
 //! and writes their responses, `client` sends requests to upstream targets and reads their
 //! responses, and `codec` contains the message framing both share.
 //!
-//! The request phases see only `http` types and `http_body::Body`, so this code is the one
-//! place that knows the HTTP/1.1 wire format. HTTP/2 goes through hyper.
+//! The request phases see only `http` types and `http_body::Body`, so this module is the
+//! one place that reads and writes the HTTP/1.1 wire format. HTTP/2 goes through hyper.
 
 pub mod client;
 pub mod codec;
@@ -22,7 +22,7 @@ pub trait Io: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Sync + Unpin + 'static> Io for T {}
 
-/// Free space a read asks for at least.
+/// Minimum free space in the buffer before a read.
 const READ_RESERVE: usize = 16 * 1024;
 
 /// Reads what the stream has into the spare capacity of `buf`. Returns 0 at end of file.

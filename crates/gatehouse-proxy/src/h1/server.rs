@@ -375,7 +375,6 @@ fn hand_over_to_http2(wire: SharedWire) -> Ending {
     }
 }
 
-/// Builds the request from its head and installs the body reader.
 /// A request head the phases never see.
 enum Rejected {
     /// The head itself is malformed or too large.
@@ -390,37 +389,71 @@ impl From<ProxyError> for Rejected {
     }
 }
 
+/// Builds the request from its head and installs the body reader.
 fn parse_request(
     head: BytesMut,
     settings: &ServerSettings,
     wire: &SharedWire,
 ) -> Result<(Request<RequestBody>, RequestFacts), Rejected> {
-    let head = head.freeze();
-    let mut storage: Vec<httparse::Header<'_>> = Vec::with_capacity(settings.max_headers);
+    let mut request = parse_head(head.freeze(), settings.max_headers)?;
+    let version = request.version();
+    let framing = match codec::request_framing(request.headers(), version) {
+        Ok(framing) => framing,
+        Err(err) => {
+            let err = match err {
+                codec::FramingError::UnknownCoding => ProxyError::UnsupportedTransferCoding,
+                _ => ProxyError::AmbiguousLength,
+            };
+            return Err(Rejected::Request(Box::new(request), err));
+        }
+    };
+    let fields = request.headers_mut();
+    if let Framing::Length(length) = framing {
+        single_length_field(fields, length);
+    }
+    let facts = RequestFacts {
+        version,
+        head_only: request.method() == Method::HEAD,
+        keep_alive: wants_keep_alive(request.headers(), version),
+        upgrade: version == Version::HTTP_11 && request.headers().contains_key(UPGRADE),
+    };
+    *request.body_mut() = install_body(wire, framing, request.headers(), version, settings);
+    Ok((request, facts))
+}
+
+/// Parses a complete head with httparse into a request without a body. Field values share
+/// the head's buffer instead of being copied.
+fn parse_head(head: Bytes, max_headers: usize) -> Result<Request<RequestBody>, ProxyError> {
+    let mut storage: Vec<httparse::Header<'_>> = Vec::with_capacity(max_headers);
     let mut parsed = httparse::Request::new(&mut []);
-    let fields = &mut storage.spare_capacity_mut()[..settings.max_headers];
+    let fields = &mut storage.spare_capacity_mut()[..max_headers];
     match parsed.parse_with_uninit_headers(&head, fields) {
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => {
-            return Err(ProxyError::BadRequest("incomplete request head").into())
+            return Err(ProxyError::BadRequest("incomplete request head"))
         }
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(ProxyError::HeadTooLarge("the request has too many header fields").into())
+            return Err(ProxyError::HeadTooLarge(
+                "the request has too many header fields",
+            ))
         }
-        Err(_) => return Err(ProxyError::BadRequest("malformed request head").into()),
+        Err(_) => return Err(ProxyError::BadRequest("malformed request head")),
     }
-    let method = Method::from_bytes(parsed.method.unwrap_or_default().as_bytes())
+
+    let mut request = Request::new(RequestBody::Empty);
+    *request.method_mut() = Method::from_bytes(parsed.method.unwrap_or_default().as_bytes())
         .map_err(|_| ProxyError::BadRequest("invalid method"))?;
     let target = parsed.path.unwrap_or_default().as_bytes();
-    let uri = Uri::from_maybe_shared(head.slice_ref(target))
+    *request.uri_mut() = Uri::from_maybe_shared(head.slice_ref(target))
         .map_err(|_| ProxyError::InvalidTarget("the request target is not a valid URI"))?;
-    let version = if parsed.version == Some(0) {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
+    *request.version_mut() = match parsed.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
     };
+
     // Room for the fields the phases add (forwarding, request id), so the map never grows.
-    let mut fields = HeaderMap::with_capacity(parsed.headers.len() + 6);
+    let fields = request.headers_mut();
+    fields.reserve(parsed.headers.len() + 6);
     for field in parsed.headers.iter() {
         let name = HeaderName::from_bytes(field.name.as_bytes())
             .map_err(|_| ProxyError::BadRequest("invalid header field name"))?;
@@ -428,33 +461,7 @@ fn parse_request(
             .map_err(|_| ProxyError::BadRequest("invalid header field value"))?;
         fields.append(name, value);
     }
-    let mut request = Request::new(RequestBody::Empty);
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    *request.version_mut() = version;
-    let framing = match codec::request_framing(&fields, version) {
-        Ok(framing) => framing,
-        Err(err) => {
-            let err = match err {
-                codec::FramingError::UnknownCoding => ProxyError::UnsupportedTransferCoding,
-                _ => ProxyError::AmbiguousLength,
-            };
-            *request.headers_mut() = fields;
-            return Err(Rejected::Request(Box::new(request), err));
-        }
-    };
-    if let Framing::Length(length) = framing {
-        single_length_field(&mut fields, length);
-    }
-    let facts = RequestFacts {
-        version,
-        head_only: request.method() == Method::HEAD,
-        keep_alive: wants_keep_alive(&fields, version),
-        upgrade: version == Version::HTTP_11 && fields.contains_key(UPGRADE),
-    };
-    *request.body_mut() = install_body(wire, framing, &fields, version, settings);
-    *request.headers_mut() = fields;
-    Ok((request, facts))
+    Ok(request)
 }
 
 /// Replaces repeated or listed `Content-Length` values, which all agree, by one, so that the

@@ -1,7 +1,7 @@
 //! Opening connections to targets: TCP, optional TLS with ALPN, then the HTTP handshake.
 //!
-//! An HTTP/2 connection gets its connection task on the current worker's runtime and the
-//! pool keeps its sender; an HTTP/1.1 connection is kept as it is and used by the request
+//! An HTTP/2 connection gets its connection task on the current worker's runtime, and the
+//! pool keeps its sender. An HTTP/1.1 connection is kept as it is and used by the request
 //! that takes it.
 
 use std::io;
