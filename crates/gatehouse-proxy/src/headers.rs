@@ -39,8 +39,8 @@ const IDENTITY_HEADERS: [&str; 7] = [
 const IDENTITY_PREFIXES: [&str; 3] = ["x-consumer-", "x-forwarded-", "x-authenticated-"];
 
 /// Removes hop-by-hop headers and every header that `Connection` names. With `upgrade`, the
-/// `Upgrade` header and a `Connection: upgrade` survive. A `TE: trailers` survives as well,
-/// since gRPC over HTTP/2 needs it and it is the only TE value HTTP/2 allows.
+/// `Upgrade` header and a `Connection: upgrade` survive. A `TE` that lists `trailers` becomes
+/// `TE: trailers`, since gRPC over HTTP/2 needs it and it is the only TE value HTTP/2 allows.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
     // Most messages carry none of these; one pass over the names is cheaper than a lookup
     // per hop-by-hop name.
@@ -71,16 +71,19 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
             headers.remove(&name);
         }
     }
-    let keep_te = headers
+    let accepts_trailers = headers
         .get_all(header::TE)
         .iter()
-        .all(|value| value == "trailers")
-        && headers.contains_key(header::TE);
+        .flat_map(|value| value.as_bytes().split(|byte| *byte == b','))
+        .any(|element| element.trim_ascii().eq_ignore_ascii_case(b"trailers"));
     for name in &HOP_BY_HOP {
-        let kept = (upgrade && name == header::UPGRADE) || (keep_te && name == header::TE);
-        if !kept {
+        if !(upgrade && name == header::UPGRADE) {
             headers.remove(name);
         }
+    }
+    if accepts_trailers {
+        // Other codings a client accepts concern only its own hop.
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
     if upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -213,6 +216,22 @@ mod tests {
         assert!(!headers.contains_key("keep-alive"));
         assert!(!headers.contains_key(header::CONNECTION));
         assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn te_reduced_to_trailers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::TE,
+            HeaderValue::from_static("trailers, deflate;q=0.5"),
+        );
+        remove_hop_by_hop(&mut headers, false);
+        assert_eq!(headers[header::TE], "trailers");
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::TE, HeaderValue::from_static("deflate"));
+        remove_hop_by_hop(&mut headers, false);
+        assert!(!headers.contains_key(header::TE));
     }
 
     #[test]
