@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Version};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -331,35 +331,25 @@ fn parse_response(head: &Bytes) -> Result<Response<()>, ExchangeError> {
     let mut storage: Vec<httparse::Header<'_>> = Vec::with_capacity(MAX_RESPONSE_FIELDS);
     let mut parsed = httparse::Response::new(&mut []);
     let fields = &mut storage.spare_capacity_mut()[..MAX_RESPONSE_FIELDS];
-    match httparse::ParserConfig::default().parse_response_with_uninit_headers(
-        &mut parsed,
-        head,
-        fields,
-    ) {
+    let config = httparse::ParserConfig::default();
+    match config.parse_response_with_uninit_headers(&mut parsed, head, fields) {
         Ok(httparse::Status::Complete(_)) => {}
         _ => return Err(ExchangeError::Protocol("malformed response head")),
     }
-    let status = parsed
+
+    let mut response = Response::new(());
+    *response.status_mut() = parsed
         .code
         .and_then(|code| StatusCode::from_u16(code).ok())
         .ok_or(ExchangeError::Protocol("invalid status code"))?;
-    // Room for the fields the phases add (request id, limit fields, date).
-    let mut map = HeaderMap::with_capacity(parsed.headers.len() + 6);
-    for field in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| ExchangeError::Protocol("invalid header field name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
-            .map_err(|_| ExchangeError::Protocol("invalid header field value"))?;
-        map.append(name, value);
-    }
-    let mut response = Response::new(());
-    *response.status_mut() = status;
-    *response.version_mut() = if parsed.version == Some(0) {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
+    *response.version_mut() = match parsed.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
     };
-    *response.headers_mut() = map;
+    // Room for the fields the phases add (request id, limit fields, date).
+    let map = response.headers_mut();
+    map.reserve(parsed.headers.len() + 6);
+    codec::append_fields(map, head, parsed.headers).map_err(ExchangeError::Protocol)?;
     Ok(response)
 }
 

@@ -271,7 +271,7 @@ impl BodyDecoder {
                         }
                         return need_more(eof);
                     };
-                    let section = buf.split_to(end);
+                    let section = buf.split_to(end).freeze();
                     self.state = DecodeState::Done;
                     if section.len() <= 2 {
                         return Ok(Decoded::End);
@@ -370,20 +370,34 @@ pub fn find_section_end(buf: &[u8], scanned: &mut usize) -> Option<usize> {
     None
 }
 
-fn parse_trailers(section: &[u8]) -> Option<HeaderMap> {
+fn parse_trailers(section: &Bytes) -> Option<HeaderMap> {
     let mut fields = [httparse::EMPTY_HEADER; 64];
     let httparse::Status::Complete((_, fields)) =
         httparse::parse_headers(section, &mut fields).ok()?
     else {
         return None;
     };
-    let mut trailers = HeaderMap::with_capacity(fields.len());
-    for field in fields {
-        let name = HeaderName::from_bytes(field.name.as_bytes()).ok()?;
-        let value = HeaderValue::from_bytes(field.value).ok()?;
-        trailers.append(name, value);
-    }
+    let mut trailers = HeaderMap::new();
+    append_fields(&mut trailers, section, fields).ok()?;
     Some(trailers)
+}
+
+/// Appends fields that httparse found in `head` to `map`, with values sharing `head`'s
+/// buffer. Returns the reason when a name or value is invalid.
+pub fn append_fields(
+    map: &mut HeaderMap,
+    head: &Bytes,
+    fields: &[httparse::Header<'_>],
+) -> Result<(), &'static str> {
+    map.reserve(fields.len());
+    for field in fields {
+        let name = HeaderName::from_bytes(field.name.as_bytes())
+            .map_err(|_| "invalid header field name")?;
+        let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
+            .map_err(|_| "invalid header field value")?;
+        map.append(name, value);
+    }
+    Ok(())
 }
 
 /// Writes header fields, one per line.

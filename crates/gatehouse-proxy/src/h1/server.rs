@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, EXPECT, TRANSFER_ENCODING, UPGRADE};
-use http::{
-    HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, Version,
-};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::AsyncWrite;
 use tokio::sync::watch;
@@ -454,13 +452,7 @@ fn parse_head(head: Bytes, max_headers: usize) -> Result<Request<RequestBody>, P
     // Room for the fields the phases add (forwarding, request id), so the map never grows.
     let fields = request.headers_mut();
     fields.reserve(parsed.headers.len() + 6);
-    for field in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes())
-            .map_err(|_| ProxyError::BadRequest("invalid header field name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice_ref(field.value))
-            .map_err(|_| ProxyError::BadRequest("invalid header field value"))?;
-        fields.append(name, value);
-    }
+    codec::append_fields(fields, &head, parsed.headers).map_err(ProxyError::BadRequest)?;
     Ok(request)
 }
 
