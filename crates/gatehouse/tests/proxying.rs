@@ -66,6 +66,18 @@ fn hop_by_hop_headers_removed() {
 }
 
 #[test]
+fn te_trailers_forwarded_alone() {
+    let upstream = Upstream::echo();
+    let gateway = Gatehouse::start(&config(&upstream.url(), ALL));
+    let forwarded = request("GET", "/te")
+        .header("te", "trailers, deflate;q=0.5")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(send(gateway.public(), forwarded).status, 200);
+    assert_eq!(upstream.last().headers["te"], "trailers");
+}
+
+#[test]
 fn forwarded_headers_and_request_id() {
     let upstream = Upstream::echo();
     let gateway = Gatehouse::start(&config(&upstream.url(), ALL));
