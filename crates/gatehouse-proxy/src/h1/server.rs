@@ -560,12 +560,12 @@ async fn write_response(
         return Ok(Written::Upgraded(upgraded));
     }
     let complete = match framing {
-        Framing::Empty => {
-            drop(body);
-            true
-        }
+        Framing::Empty => true,
         framing => stream_body(wire, &mut body, framing, &mut out).await?,
     };
+    // Dropping the body runs the log phase, which must count the request before the
+    // client can see the end of the response.
+    drop(body);
     flush(wire, &mut out).await?;
     Ok(if keep_alive && complete {
         Written::KeepAlive
@@ -670,6 +670,10 @@ async fn stream_body(
                     return Ok(true);
                 }
             }
+        }
+        // The last bytes stay in `out` until the caller has run the log phase.
+        if body.is_end_stream() {
+            break;
         }
         if out.len() >= WRITE_HIGH_WATER {
             flush(wire, out).await?;
