@@ -158,7 +158,13 @@ async fn consumer_usage(shared: &Shared, consumer: &str, method: &Method) -> Res
         client_ip: std::net::IpAddr::from([0, 0, 0, 0]),
         headers: &http::HeaderMap::new(),
     };
-    let counters = checks::for_consumer(config, index, &subject, checks::unix_now());
+    let counters = checks::for_consumer(
+        &snapshot.limits,
+        config,
+        index,
+        &subject,
+        checks::unix_now(),
+    );
     let outcome = match *method {
         Method::GET | Method::HEAD => shared
             .limits

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use gatehouse_config::model::HeaderRules;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
+use crate::policy::limit::fields::LimitFields;
+
 /// Names that are hop-by-hop (RFC 9110 section 7.6.1), plus `Proxy-Connection` and
 /// `Proxy-Authorization`, which are never meant for the upstream either.
 /// `Trailer` is end-to-end and stays.
@@ -195,6 +197,51 @@ fn new_request_id() -> HeaderValue {
         bits >>= 4;
     }
     HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
+}
+
+/// The fields the gateway adds to every response: the request id and, on routes with
+/// limits, the rate limit fields. The HTTP/1.1 writer writes them after the response's own
+/// fields, in place of any of the same names, without inserting them into the header map;
+/// HTTP/2 responses get them as map entries.
+pub struct AddedFields {
+    pub request_id: HeaderValue,
+    pub limits: Option<LimitFields>,
+}
+
+impl AddedFields {
+    /// Returns true when a response field named `name` gives way to an added field.
+    #[inline]
+    pub fn replaces(&self, name: &HeaderName) -> bool {
+        let name = name.as_str();
+        // No added name has another length, so most fields take the last arm.
+        match name.len() {
+            12 => name == X_REQUEST_ID.as_str(),
+            9 | 16 | 17 | 21 => self
+                .limits
+                .as_ref()
+                .is_some_and(|limits| limits.replaces(name)),
+            _ => false,
+        }
+    }
+
+    /// Writes the fields as lines of an HTTP/1.1 head.
+    pub fn write_to(&self, out: &mut bytes::BytesMut) {
+        use bytes::BufMut;
+        out.put_slice(b"x-request-id: ");
+        out.put_slice(self.request_id.as_bytes());
+        out.put_slice(b"\r\n");
+        if let Some(limits) = &self.limits {
+            limits.write_to(out);
+        }
+    }
+
+    /// Sets the fields in `headers`, replacing fields of the same names.
+    pub fn insert_into(self, headers: &mut HeaderMap) {
+        headers.insert(X_REQUEST_ID.clone(), self.request_id);
+        if let Some(limits) = &self.limits {
+            limits.insert_into(headers);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use gatehouse_config::model::{Config, Route};
 
 use crate::policy::auth::jwt::ProviderError;
 use crate::policy::auth::AuthRuntime;
+use crate::policy::limit::checks::LimitTable;
 use crate::route::{Router, RouterError};
 use crate::telemetry::metrics::{Metrics, RouteMetrics, UpstreamMetrics};
 use crate::upstream::{UpstreamBuildError, UpstreamRuntime};
@@ -21,8 +22,6 @@ pub struct RouteRuntime {
     pub upstream: Arc<UpstreamRuntime>,
     pub max_body_size: u64,
     pub metrics: RouteMetrics,
-    /// The `RateLimit-Policy` value of the route's own limits.
-    pub limit_policy: Option<http::HeaderValue>,
 }
 
 pub struct Snapshot {
@@ -37,6 +36,7 @@ pub struct Snapshot {
     /// Metric handles for requests that matched no route.
     pub unrouted: RouteMetrics,
     pub auth: AuthRuntime,
+    pub limits: LimitTable,
 }
 
 /// A failure to turn a valid configuration into a snapshot.
@@ -75,7 +75,6 @@ impl Snapshot {
                 upstream: upstreams[route.upstream].clone(),
                 max_body_size: route.max_body_size.unwrap_or(config.server.max_body_size),
                 metrics: metrics.route(&route.name, config.plans.len()),
-                limit_policy: crate::policy::limit::route_policy_field(route),
             })
             .collect();
         let upstream_metrics = config
@@ -84,6 +83,7 @@ impl Snapshot {
             .map(|upstream| metrics.upstream(&upstream.name))
             .collect();
         let unrouted = metrics.route("", config.plans.len());
+        let limits = LimitTable::build(&config);
         Ok(Snapshot {
             generation,
             upstream_metrics,
@@ -93,6 +93,7 @@ impl Snapshot {
             upstreams,
             unrouted,
             auth,
+            limits,
         })
     }
 }

@@ -402,7 +402,16 @@ pub fn append_fields(
 
 /// Writes header fields, one per line.
 pub fn write_fields(buf: &mut BytesMut, headers: &HeaderMap) {
-    for (name, value) in headers {
+    write_fields_where(buf, headers, |_| true);
+}
+
+/// Writes the fields whose names `keep` accepts.
+pub fn write_fields_where(
+    buf: &mut BytesMut,
+    headers: &HeaderMap,
+    keep: impl Fn(&HeaderName) -> bool,
+) {
+    for (name, value) in headers.iter().filter(|(name, _)| keep(name)) {
         buf.put_slice(name.as_str().as_bytes());
         buf.put_slice(b": ");
         buf.put_slice(value.as_bytes());

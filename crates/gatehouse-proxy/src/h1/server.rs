@@ -27,6 +27,7 @@ use crate::body::{BoxError, ProxyBody, RequestBody};
 use crate::error::{error_response, ProxyError};
 use crate::handler::{self, ConnectionInfo};
 use crate::headers;
+use crate::headers::AddedFields;
 use crate::snapshot::Shared;
 
 /// The start of the HTTP/2 connection preface, sent by clients that speak h2c with prior
@@ -212,22 +213,22 @@ pub async fn serve(
                 return Ending::Closed;
             }
             Err(Rejected::Request(request, err)) => {
-                let response = handler::reject_request(shared, info, &request, &err);
+                let (response, added) = handler::reject_request(shared, info, &request, &err);
                 let facts = RequestFacts {
                     version: request.version(),
                     head_only: request.method() == Method::HEAD,
                     keep_alive: false,
                     upgrade: false,
                 };
-                let _ = write_response(&wire, response, &facts, true).await;
+                let _ = write_response(&wire, response, &added, &facts, true).await;
                 shut_down(&wire).await;
                 return Ending::Closed;
             }
         };
-        let Ok(response) = handler::handle(shared.clone(), info.clone(), request).await;
+        let (response, added) = handler::respond(shared.clone(), info.clone(), request).await;
         let waker = std::task::Waker::noop();
         let stopping = draining.poll_started(&mut Context::from_waker(waker));
-        let keep_alive = match write_response(&wire, response, &facts, stopping).await {
+        let keep_alive = match write_response(&wire, response, &added, &facts, stopping).await {
             Ok(Written::KeepAlive) => true,
             Ok(Written::Close) | Err(_) => false,
             Ok(Written::Upgraded(upstream)) => {
@@ -517,6 +518,7 @@ enum Written {
 async fn write_response(
     wire: &SharedWire,
     response: Response<ProxyBody>,
+    added: &AddedFields,
     facts: &RequestFacts,
     stopping: bool,
 ) -> io::Result<Written> {
@@ -552,7 +554,8 @@ async fn write_response(
     out.extend_from_slice(b" ");
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
-    codec::write_fields(&mut out, &parts.headers);
+    codec::write_fields_where(&mut out, &parts.headers, |name| !added.replaces(name));
+    added.write_to(&mut out);
     out.extend_from_slice(b"\r\n");
 
     if let Some(upgraded) = upgraded {
@@ -711,21 +714,20 @@ async fn flush(wire: &SharedWire, out: &mut BytesMut) -> io::Result<()> {
 /// it has no method or path to report.
 async fn reject(wire: &SharedWire, err: &ProxyError) {
     let request_id = headers::request_id(&HeaderMap::new());
-    let request_id = request_id.to_str().unwrap_or_default();
-    tracing::debug!(request_id, code = err.code(), error = %err, "request rejected");
+    let text = request_id.to_str().unwrap_or_default();
+    tracing::debug!(request_id = text, code = err.code(), error = %err, "request rejected");
     let facts = RequestFacts {
         version: Version::HTTP_11,
         head_only: false,
         keep_alive: false,
         upgrade: false,
     };
-    let mut response = error_response(err, request_id, false);
-    if let Ok(value) = HeaderValue::from_str(request_id) {
-        response
-            .headers_mut()
-            .insert(headers::X_REQUEST_ID.clone(), value);
-    }
-    let _ = write_response(wire, response, &facts, true).await;
+    let response = error_response(err, text, false);
+    let added = AddedFields {
+        request_id,
+        limits: None,
+    };
+    let _ = write_response(wire, response, &added, &facts, true).await;
     shut_down(wire).await;
 }
 

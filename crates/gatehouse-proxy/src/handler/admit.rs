@@ -9,7 +9,7 @@ use crate::error::ProxyError;
 use crate::policy::limit::checks;
 use crate::policy::{auth, client_ip, ip};
 use crate::route::Matched;
-use crate::snapshot::Shared;
+use crate::snapshot::{Shared, Snapshot};
 use crate::telemetry::metrics::{AuthLabels, LimitLabels};
 
 /// Runs the admit policies of the matched route.
@@ -34,7 +34,7 @@ pub(super) async fn admit(
         // be part of every request's future, moved with it.
         Box::pin(authenticate(shared, request, exchange, matched, rules)).await?;
     }
-    limit(shared, request, exchange, matched, client).await
+    limit(shared, &snapshot, request, exchange, matched, client).await
 }
 
 /// Authenticates and authorizes the request, storing the identity in the exchange.
@@ -94,12 +94,12 @@ fn check_body_size(request: &Request<RequestBody>, limit: u64) -> Result<(), Pro
 /// Checks and consumes the route's and the consumer's rate limits and quotas.
 async fn limit(
     shared: &Shared,
+    snapshot: &Snapshot,
     request: &Request<RequestBody>,
     exchange: &mut Exchange,
     matched: &Matched,
     client: std::net::IpAddr,
 ) -> Result<(), ProxyError> {
-    let snapshot = exchange.snapshot.clone();
     let config = &snapshot.config;
     let identity = exchange.identity.as_ref();
     let subject = checks::Subject {
@@ -108,31 +108,17 @@ async fn limit(
         client_ip: client,
         headers: request.headers(),
     };
-    let checks = checks::for_request(config, matched.route, &subject);
-    if checks.is_empty() {
+    let checks = checks::for_request(&snapshot.limits, config, matched.route, &subject);
+    if checks.list.is_empty() {
         return Ok(());
     }
-    let route = &snapshot.routes[matched.route];
-    // The route's own limits alone have a `RateLimit-Policy` value made in advance.
-    let policy_field = (checks.len() == route.model.rate_limits.len())
-        .then_some(route.limit_policy.as_ref())
-        .flatten();
-    let verdict = shared
-        .limits
-        .check(&checks, &shared.metrics, policy_field)
-        .await?;
+    let verdict = shared.limits.check(&checks, &shared.metrics).await?;
     let plan = subject
         .consumer
         .and_then(|consumer| config.consumers[consumer].plan)
         .map(|plan| (plan, config.plans[plan].name.as_str()));
-    count_limit_decisions(
-        shared,
-        &snapshot.routes[matched.route],
-        plan,
-        &checks,
-        &verdict,
-    );
-    exchange.limit_headers = verdict.headers;
+    count_limit_decisions(shared, &snapshot.routes[matched.route], plan, &verdict);
+    exchange.limit_fields = verdict.fields;
     if verdict.allowed {
         Ok(())
     } else {
@@ -149,22 +135,17 @@ fn count_limit_decisions(
     shared: &Shared,
     route: &crate::snapshot::RouteRuntime,
     plan: Option<(usize, &str)>,
-    checks: &[crate::policy::limit::Check],
     verdict: &crate::policy::limit::Verdict,
 ) {
     if verdict.allowed {
         route.metrics.count_limits_allowed(&shared.metrics, plan);
         return;
     }
-    let rejected = checks
-        .iter()
-        .zip(&verdict.decisions)
-        .filter(|(_, decision)| !decision.allowed);
-    for (check, _) in rejected {
+    for policy in &verdict.rejected {
         let labels = LimitLabels {
             route: route.model.name.clone(),
             plan: plan.map_or(String::new(), |(_, name)| name.to_string()),
-            limit: check.policy.to_string(),
+            limit: policy.to_string(),
             result: "limited".to_string(),
         };
         shared

@@ -19,9 +19,10 @@ use http::{header, HeaderValue, Method, Request, Response, Uri, Version};
 
 use crate::body::{ProxyBody, RequestBody};
 use crate::error::{error_response, Fault, ProxyError};
-use crate::headers;
+use crate::headers::{self, AddedFields};
 use crate::listener::idle::Activity;
 use crate::policy::auth::Identity;
+use crate::policy::limit::fields::LimitFields;
 use crate::route::{self, host, Matched};
 use crate::snapshot::{Shared, Snapshot};
 use log::{LogEntry, LoggedBody};
@@ -59,17 +60,28 @@ pub struct Exchange {
     pub bytes_in: Arc<AtomicU64>,
     /// The caller's identity from the admit phase, on routes with `auth`.
     pub identity: Option<Identity>,
-    /// Rate limit header fields for the response.
-    pub limit_headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// Rate limit fields for the response.
+    pub limit_fields: Option<LimitFields>,
 }
 
-/// Runs all phases for one request. Errors become JSON error responses, so the result is
-/// always `Ok`.
+/// Runs all phases for one request, with the added fields in the response's header map.
+/// Errors become JSON error responses, so the result is always `Ok`.
 pub async fn handle(
     shared: Arc<Shared>,
     connection: Arc<ConnectionInfo>,
     request: Request<RequestBody>,
 ) -> Result<Response<ProxyBody>, Infallible> {
+    let (mut response, added) = respond(shared, connection, request).await;
+    added.insert_into(response.headers_mut());
+    Ok(response)
+}
+
+/// Runs all phases for one request; returns the response and the fields to add to it.
+pub async fn respond(
+    shared: Arc<Shared>,
+    connection: Arc<ConnectionInfo>,
+    request: Request<RequestBody>,
+) -> (Response<ProxyBody>, AddedFields) {
     let mut exchange = parse(&shared, &request);
     connection.activity.request_started();
 
@@ -80,7 +92,7 @@ pub async fn handle(
             reject(&err, &exchange)
         }
     };
-    Ok(finish(shared, connection, exchange, response))
+    finish(shared, connection, exchange, response)
 }
 
 /// Builds the error response of a request that the listener rejected before the phases (for
@@ -91,7 +103,7 @@ pub fn reject_request(
     connection: Arc<ConnectionInfo>,
     request: &Request<RequestBody>,
     err: &ProxyError,
-) -> Response<ProxyBody> {
+) -> (Response<ProxyBody>, AddedFields) {
     let mut exchange = parse(&shared, request);
     connection.activity.request_started();
     exchange.error = Some(err.code());
@@ -99,18 +111,18 @@ pub fn reject_request(
     finish(shared, connection, exchange, response)
 }
 
-/// Adds the request id and limit fields to the response and attaches the log phase to the
-/// end of its body.
+/// Attaches the log phase to the end of the response body; returns the response with the
+/// request id and limit fields to add to it.
 fn finish(
     shared: Arc<Shared>,
     connection: Arc<ConnectionInfo>,
     mut exchange: Exchange,
-    mut response: Response<ProxyBody>,
-) -> Response<ProxyBody> {
-    response
-        .headers_mut()
-        .insert(headers::X_REQUEST_ID.clone(), exchange.request_id.clone());
-    crate::policy::limit::apply_headers(response.headers_mut(), &exchange.limit_headers);
+    response: Response<ProxyBody>,
+) -> (Response<ProxyBody>, AddedFields) {
+    let added = AddedFields {
+        request_id: exchange.request_id.clone(),
+        limits: exchange.limit_fields.take(),
+    };
     exchange.status = response.status().as_u16();
 
     let entry = LogEntry {
@@ -118,10 +130,11 @@ fn finish(
         exchange,
         connection,
     };
-    response.map(|body| {
+    let response = response.map(|body| {
         use http_body_util::BodyExt;
         LoggedBody::new(body, entry).boxed()
-    })
+    });
+    (response, added)
 }
 
 /// Runs the parse phase: takes the request id, the facts the log phase reports, and the
@@ -146,7 +159,7 @@ fn parse(shared: &Shared, request: &Request<RequestBody>) -> Exchange {
         error: None,
         bytes_in: Arc::new(AtomicU64::new(0)),
         identity: None,
-        limit_headers: Vec::new(),
+        limit_fields: None,
     }
 }
 

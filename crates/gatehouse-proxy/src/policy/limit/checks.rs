@@ -1,17 +1,26 @@
 //! The counters a request touches: the route's limits first, then the consumer's (or its
-//! plan's) rate limits and quotas. Each counter has a stable id that names its scope and its
-//! subject, so a limit keyed by consumer is never shared between consumers and a route limit
-//! is never shared between routes unless the limits share a `group`.
+//! plan's) rate limits and quotas.
+//!
+//! A counter id is a prefix that names the limit (`r:prices:0:`, `g:shared:100:60000000:`,
+//! `p:acme:plan:0:`, `q:acme:month:`) followed by the key text that names who is counted
+//! (`c=acme`, `ip=192.0.2.1`, `h=…`, `cl=…`, `all`, or the start of a quota window). So a
+//! limit keyed by consumer is never shared between consumers, and a route limit is never
+//! shared between routes unless the limits share a `group`. The prefixes, the GCRA
+//! parameters and the `RateLimit-Policy` values are built once per snapshot in a
+//! `LimitTable`. A request borrows them, and its key text borrows from the request where it
+//! can, so building the checks formats nothing.
 
 use std::fmt::Write;
+use std::hash::Hasher;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use gatehouse_config::model::{Config, LimitKey, Quota, RateLimit};
-use http::HeaderMap;
+use gatehouse_config::model::{Config, LimitKey, Quota, QuotaWindow, RateLimit};
+use http::{HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
-use super::{push_number, window, Check, PolicyName, Spec};
+use super::text::InlineText;
+use super::{policy_text, window, PolicyName, Spec};
 use crate::policy::auth::Identity;
 
 /// Request facts that limits key on.
@@ -22,75 +31,276 @@ pub struct Subject<'a> {
     pub headers: &'a HeaderMap,
 }
 
-/// Returns the checks for a request on route `route`.
-pub fn for_request(config: &Config, route: usize, subject: &Subject<'_>) -> Vec<Check> {
-    let model = &config.routes[route];
-    let consumer_limits = subject
-        .consumer
-        .map(|consumer| consumer_limits(config, consumer));
-    let count = model.rate_limits.len()
-        + consumer_limits.map_or(0, |(rates, quotas, _)| rates.len() + quotas.len());
-    let mut checks = Vec::with_capacity(count);
-    for (index, limit) in model.rate_limits.iter().enumerate() {
-        let mut id = String::with_capacity(64);
-        match &limit.group {
-            Some(group) => {
-                push_parts(&mut id, &["g:", group, ":"]);
-                push_number(&mut id, limit.limit);
-                id.push(':');
-                push_number(&mut id, limit.per.as_micros() as u64);
-            }
-            None => {
-                push_parts(&mut id, &["r:", &model.name, ":"]);
-                push_number(&mut id, index as u64);
-            }
+/// One counter a request touches.
+#[derive(Debug, Clone)]
+pub struct Check<'a> {
+    /// Names the limit: the first part of the counter id.
+    pub prefix: &'a str,
+    /// Names who is counted: the rest of the counter id.
+    pub key: KeyText<'a>,
+    pub policy: PolicyName,
+    pub spec: Spec,
+}
+
+impl Check<'_> {
+    /// Returns the counter id, unique per limit and key.
+    pub fn id(&self) -> String {
+        let value = self.key.value();
+        let mut id = String::with_capacity(self.prefix.len() + self.key.tag.len() + value.len());
+        id.push_str(self.prefix);
+        id.push_str(self.key.tag);
+        id.push_str(value);
+        id
+    }
+
+    /// Feeds the counter id to `hasher` as the same bytes that `id` returns, without
+    /// building it.
+    pub fn hash_id(&self, hasher: &mut impl Hasher) {
+        hasher.write(self.prefix.as_bytes());
+        hasher.write(self.key.tag.as_bytes());
+        hasher.write(self.key.value().as_bytes());
+    }
+}
+
+/// Room for the key values that are not borrowed: an address, a digest, a window start or
+/// a short non-string claim.
+type KeyBuffer = InlineText<64>;
+
+/// The key part of a counter id: a tag and a value, borrowed or held inline.
+#[derive(Debug, Clone)]
+pub struct KeyText<'a> {
+    tag: &'static str,
+    value: KeyValue<'a>,
+}
+
+#[derive(Debug, Clone)]
+enum KeyValue<'a> {
+    Borrowed(&'a str),
+    Inline(KeyBuffer),
+}
+
+impl Default for KeyText<'_> {
+    /// Returns the empty key text.
+    fn default() -> Self {
+        KeyText::borrowed("", "")
+    }
+}
+
+impl<'a> KeyText<'a> {
+    fn borrowed(tag: &'static str, value: &'a str) -> Self {
+        KeyText {
+            tag,
+            value: KeyValue::Borrowed(value),
         }
-        id.push(':');
-        write_subject(&mut id, config, &limit.key, subject);
-        checks.push(rate_check(id, PolicyName::Route(index), limit));
     }
-    if let Some(consumer) = subject.consumer {
-        push_consumer_checks(&mut checks, config, consumer, subject, unix_now());
+
+    fn inline(tag: &'static str, value: KeyBuffer) -> Self {
+        KeyText {
+            tag,
+            value: KeyValue::Inline(value),
+        }
     }
-    checks
+
+    fn value(&self) -> &str {
+        match &self.value {
+            KeyValue::Borrowed(text) => text,
+            KeyValue::Inline(text) => text.as_str(),
+        }
+    }
+}
+
+/// The limits of a configuration as requests use them, built once per snapshot.
+pub struct LimitTable {
+    routes: Vec<LimitSet>,
+    consumers: Vec<ConsumerLimits>,
+}
+
+/// The rate limits of one route or consumer and their `RateLimit-Policy` value.
+struct LimitSet {
+    limits: Vec<Entry>,
+    policy_field: Option<HeaderValue>,
+}
+
+struct Entry {
+    prefix: Box<str>,
+    key: LimitKey,
+    policy: PolicyName,
+    spec: Spec,
+}
+
+struct ConsumerLimits {
+    rates: LimitSet,
+    quotas: Vec<QuotaEntry>,
+}
+
+struct QuotaEntry {
+    prefix: Box<str>,
+    window: QuotaWindow,
+    limit: u64,
+}
+
+impl LimitTable {
+    pub fn build(config: &Config) -> Self {
+        let routes = config
+            .routes
+            .iter()
+            .map(|route| {
+                let entries = route.rate_limits.iter().enumerate().map(|(index, limit)| {
+                    let prefix = match &limit.group {
+                        Some(group) => format!(
+                            "g:{group}:{}:{}:",
+                            limit.limit,
+                            limit.per.as_micros() as u64
+                        ),
+                        None => format!("r:{}:{index}:", route.name),
+                    };
+                    (prefix, PolicyName::Route(index), limit)
+                });
+                LimitSet::new(entries)
+            })
+            .collect();
+        let consumers = (0..config.consumers.len())
+            .map(|consumer| {
+                let (rate_limits, quotas, source) = consumer_limits(config, consumer);
+                let id = &config.consumers[consumer].id;
+                let entries = rate_limits.iter().enumerate().map(|(index, limit)| {
+                    let policy = match source {
+                        "consumer" => PolicyName::Consumer(index),
+                        _ => PolicyName::Plan(index),
+                    };
+                    (format!("p:{id}:{source}:{index}:"), policy, limit)
+                });
+                ConsumerLimits {
+                    rates: LimitSet::new(entries),
+                    quotas: quotas
+                        .iter()
+                        .map(|quota| QuotaEntry::new(id, quota))
+                        .collect(),
+                }
+            })
+            .collect();
+        LimitTable { routes, consumers }
+    }
+}
+
+impl LimitSet {
+    fn new<'a>(entries: impl Iterator<Item = (String, PolicyName, &'a RateLimit)>) -> Self {
+        let limits: Vec<Entry> = entries
+            .map(|(prefix, policy, limit)| Entry {
+                prefix: prefix.into_boxed_str(),
+                key: limit.key.clone(),
+                policy,
+                spec: rate_spec(limit),
+            })
+            .collect();
+        let text = policy_text(limits.iter().map(|entry| (entry.policy, &entry.spec)));
+        LimitSet {
+            policy_field: HeaderValue::from_str(&text)
+                .ok()
+                .filter(|_| !limits.is_empty()),
+            limits,
+        }
+    }
+
+    fn push_checks<'a>(
+        &'a self,
+        checks: &mut Vec<Check<'a>>,
+        config: &'a Config,
+        subject: &Subject<'a>,
+    ) {
+        for entry in &self.limits {
+            checks.push(Check {
+                prefix: &entry.prefix,
+                key: key_text(config, &entry.key, subject),
+                policy: entry.policy,
+                spec: entry.spec,
+            });
+        }
+    }
+}
+
+impl QuotaEntry {
+    fn new(consumer: &str, quota: &Quota) -> Self {
+        QuotaEntry {
+            prefix: format!("q:{consumer}:{}:", window::name(quota.per)).into_boxed_str(),
+            window: quota.per,
+            limit: quota.limit,
+        }
+    }
+
+    fn check(&self, now: u64) -> Check<'_> {
+        let (start, end) = window::bounds(self.window, now / 1_000_000);
+        let mut start_text = KeyBuffer::new();
+        let _ = start_text.write_str(itoa::Buffer::new().format(start));
+        Check {
+            prefix: &self.prefix,
+            key: KeyText::inline("", start_text),
+            policy: PolicyName::Quota(window::name(self.window)),
+            spec: Spec::Quota {
+                limit: self.limit,
+                window_end_us: end * 1_000_000,
+                window_us: (end - start) * 1_000_000,
+            },
+        }
+    }
+}
+
+/// A request's checks and the `RateLimit-Policy` value that announces them.
+pub struct Checks<'a> {
+    pub list: Vec<Check<'a>>,
+    pub policy_field: Option<HeaderValue>,
+}
+
+/// Returns the checks for a request on route `route`.
+pub fn for_request<'a>(
+    table: &'a LimitTable,
+    config: &'a Config,
+    route: usize,
+    subject: &Subject<'a>,
+) -> Checks<'a> {
+    let route_limits = &table.routes[route];
+    let consumer_limits = subject.consumer.map(|consumer| &table.consumers[consumer]);
+    let count = route_limits.limits.len()
+        + consumer_limits.map_or(0, |limits| limits.rates.limits.len() + limits.quotas.len());
+    let mut list = Vec::with_capacity(count);
+    route_limits.push_checks(&mut list, config, subject);
+    let Some(consumer_limits) = consumer_limits else {
+        return Checks {
+            list,
+            policy_field: route_limits.policy_field.clone(),
+        };
+    };
+    consumer_limits
+        .rates
+        .push_checks(&mut list, config, subject);
+    let now = unix_now();
+    list.extend(consumer_limits.quotas.iter().map(|quota| quota.check(now)));
+    let policy_field = match (
+        &route_limits.policy_field,
+        &consumer_limits.rates.policy_field,
+    ) {
+        (field, None) | (None, field) if consumer_limits.quotas.is_empty() => field.clone(),
+        _ => HeaderValue::from_str(&policy_text(
+            list.iter().map(|check| (check.policy, &check.spec)),
+        ))
+        .ok(),
+    };
+    Checks { list, policy_field }
 }
 
 /// Returns the checks of a consumer's own or plan rate limits and quotas.
-pub fn for_consumer(
-    config: &Config,
+pub fn for_consumer<'a>(
+    table: &'a LimitTable,
+    config: &'a Config,
     consumer: usize,
-    subject: &Subject<'_>,
+    subject: &Subject<'a>,
     now: u64,
-) -> Vec<Check> {
-    let mut checks = Vec::new();
-    push_consumer_checks(&mut checks, config, consumer, subject, now);
-    checks
-}
-
-fn push_consumer_checks(
-    checks: &mut Vec<Check>,
-    config: &Config,
-    consumer: usize,
-    subject: &Subject<'_>,
-    now: u64,
-) {
-    let (rate_limits, quotas, source) = consumer_limits(config, consumer);
-    let id = &config.consumers[consumer].id;
-    for (index, limit) in rate_limits.iter().enumerate() {
-        let mut check_id = String::with_capacity(64);
-        push_parts(&mut check_id, &["p:", id, ":", source, ":"]);
-        push_number(&mut check_id, index as u64);
-        check_id.push(':');
-        write_subject(&mut check_id, config, &limit.key, subject);
-        let policy = match source {
-            "consumer" => PolicyName::Consumer(index),
-            _ => PolicyName::Plan(index),
-        };
-        checks.push(rate_check(check_id, policy, limit));
-    }
-    for quota in quotas {
-        checks.push(quota_check(id, quota, now));
-    }
+) -> Vec<Check<'a>> {
+    let limits = &table.consumers[consumer];
+    let mut list = Vec::new();
+    limits.rates.push_checks(&mut list, config, subject);
+    list.extend(limits.quotas.iter().map(|quota| quota.check(now)));
+    list
 }
 
 /// Returns the consumer's limits (its own when set, else its plan's) and where they came from.
@@ -115,14 +325,6 @@ pub fn consumer_limits(config: &Config, consumer: usize) -> (&[RateLimit], &[Quo
     (rate_limits, quotas, source)
 }
 
-fn rate_check(id: String, policy: PolicyName, limit: &RateLimit) -> Check {
-    Check {
-        id,
-        policy,
-        spec: rate_spec(limit),
-    }
-}
-
 /// Returns the GCRA parameters of a rate limit.
 pub fn rate_spec(limit: &RateLimit) -> Spec {
     let per_us = limit.per.as_micros() as u64;
@@ -135,80 +337,82 @@ pub fn rate_spec(limit: &RateLimit) -> Spec {
     }
 }
 
-fn quota_check(consumer: &str, quota: &Quota, now: u64) -> Check {
-    let (start, end) = window::bounds(quota.per, now / 1_000_000);
-    let name = window::name(quota.per);
-    Check {
-        id: format!("q:{consumer}:{name}:{start}"),
-        policy: PolicyName::Quota(name),
-        spec: Spec::Quota {
-            limit: quota.limit,
-            window_end_us: end * 1_000_000,
-            window_us: (end - start) * 1_000_000,
-        },
-    }
-}
-
-/// Appends the part of a counter id that names who is counted.
-fn write_subject(id: &mut String, config: &Config, key: &LimitKey, subject: &Subject<'_>) {
-    let _ = match key {
+/// Returns the key part of a counter id: who the limit counts in this request.
+fn key_text<'a>(config: &'a Config, key: &LimitKey, subject: &Subject<'a>) -> KeyText<'a> {
+    match key {
         LimitKey::Consumer => match subject.consumer {
-            Some(consumer) => {
-                push_parts(id, &["c=", &config.consumers[consumer].id]);
-                Ok(())
-            }
-            None => write!(id, "ip={}", subject.client_ip),
+            Some(consumer) => KeyText::borrowed("c=", &config.consumers[consumer].id),
+            None => address_text(subject.client_ip),
         },
-        LimitKey::ClientIp => write!(id, "ip={}", subject.client_ip),
-        LimitKey::Route => {
-            id.push_str("all");
-            Ok(())
-        }
-        LimitKey::Header(name) => {
-            let value = subject
-                .headers
-                .get(name)
-                .map(|value| value.as_bytes())
-                .unwrap_or_default();
-            id.push_str("h=");
-            write_compact(id, value);
-            Ok(())
-        }
+        LimitKey::ClientIp => address_text(subject.client_ip),
+        LimitKey::Route => KeyText::borrowed("all", ""),
+        LimitKey::Header(name) => match subject.headers.get(name) {
+            Some(value) => match value.to_str() {
+                Ok(text) => compact_text("h=", text),
+                Err(_) => digest_text("h=", value.as_bytes()),
+            },
+            None => KeyText::borrowed("h=", ""),
+        },
         LimitKey::Claim(name) => {
-            let claims = subject
+            let claim = subject
                 .identity
-                .and_then(|identity| identity.claims.as_deref());
-            let value = claims
-                .and_then(|claims| claims.get(name))
-                .map(|value| match value {
-                    serde_json::Value::String(text) => text.clone(),
-                    other => other.to_string(),
-                });
-            id.push_str("cl=");
-            write_compact(id, value.unwrap_or_default().as_bytes());
-            Ok(())
-        }
-    };
-}
-
-fn push_parts(out: &mut String, parts: &[&str]) {
-    for part in parts {
-        out.push_str(part);
-    }
-}
-
-/// Appends short printable values as they are and long ones as a digest.
-fn write_compact(id: &mut String, value: &[u8]) {
-    if value.len() <= 64 {
-        if let Ok(text) = std::str::from_utf8(value) {
-            if text.bytes().all(|byte| byte.is_ascii_graphic()) {
-                id.push_str(text);
-                return;
+                .and_then(|identity| identity.claims.as_deref())
+                .and_then(|claims| claims.get(name));
+            match claim {
+                Some(serde_json::Value::String(text)) => compact_text("cl=", text),
+                Some(other) => copied_compact_text("cl=", &other.to_string()),
+                None => KeyText::borrowed("cl=", ""),
             }
         }
     }
+}
+
+fn address_text(address: IpAddr) -> KeyText<'static> {
+    let mut text = KeyBuffer::new();
+    match address {
+        IpAddr::V4(v4) => {
+            let mut digits = itoa::Buffer::new();
+            for (index, octet) in v4.octets().into_iter().enumerate() {
+                if index > 0 {
+                    let _ = text.write_str(".");
+                }
+                let _ = text.write_str(digits.format(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            let _ = write!(text, "{v6}");
+        }
+    }
+    KeyText::inline("ip=", text)
+}
+
+/// Returns short printable values as they are and others as a digest.
+fn compact_text<'a>(tag: &'static str, value: &'a str) -> KeyText<'a> {
+    if value.len() <= 64 && value.bytes().all(|byte| byte.is_ascii_graphic()) {
+        KeyText::borrowed(tag, value)
+    } else {
+        digest_text(tag, value.as_bytes())
+    }
+}
+
+#[cold]
+fn digest_text(tag: &'static str, value: &[u8]) -> KeyText<'static> {
+    let mut digest = KeyBuffer::new();
     for byte in Sha256::digest(value).iter().take(16) {
-        let _ = write!(id, "{byte:02x}");
+        let _ = write!(digest, "{byte:02x}");
+    }
+    KeyText::inline(tag, digest)
+}
+
+/// `compact_text` of a value that lives only in this call.
+fn copied_compact_text(tag: &'static str, value: &str) -> KeyText<'static> {
+    match compact_text(tag, value).value {
+        KeyValue::Borrowed(text) => {
+            let mut copy = KeyBuffer::new();
+            let _ = copy.write_str(text);
+            KeyText::inline(tag, copy)
+        }
+        KeyValue::Inline(digest) => KeyText::inline(tag, digest),
     }
 }
 
@@ -216,6 +420,54 @@ fn write_compact(id: &mut String, value: &[u8]) {
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_micros() as u64)
+        .map(|elapsed| elapsed.as_secs() * 1_000_000 + u64::from(elapsed.subsec_micros()))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::{BuildHasher, RandomState};
+
+    fn check<'a>(prefix: &'a str, key: KeyText<'a>) -> Check<'a> {
+        Check {
+            prefix,
+            key,
+            policy: PolicyName::Route(0),
+            spec: Spec::Quota {
+                limit: 1,
+                window_end_us: 1,
+                window_us: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn hashing_the_parts_equals_hashing_the_id() {
+        let state = RandomState::new();
+        let address = address_text("192.0.2.10".parse().unwrap());
+        for check in [
+            check("r:prices:0:", address),
+            check("r:prices:0:", compact_text("h=", "client-7")),
+            check("r:prices:0:", compact_text("h=", &"x".repeat(100))),
+            check("q:acme:month:", KeyText::borrowed("", "1764547200")),
+        ] {
+            let mut parts = state.build_hasher();
+            check.hash_id(&mut parts);
+            let mut whole = state.build_hasher();
+            whole.write(check.id().as_bytes());
+            assert_eq!(parts.finish(), whole.finish(), "{}", check.id());
+        }
+    }
+
+    #[test]
+    fn key_texts() {
+        let v4 = address_text("192.0.2.10".parse().unwrap());
+        assert_eq!(check("", v4).id(), "ip=192.0.2.10");
+        let v6 = address_text("2001:db8::1".parse().unwrap());
+        assert_eq!(check("", v6).id(), "ip=2001:db8::1");
+        assert_eq!(check("", compact_text("h=", "abc")).id(), "h=abc");
+        let spaced = check("", compact_text("h=", "a b")).id();
+        assert_eq!(spaced.len(), 2 + 32, "{spaced}");
+    }
 }

@@ -2,28 +2,23 @@
 //!
 //! A request's limits are checked under the locks of all their shards, taken in shard order,
 //! so that a request either consumes from every limit or from none. Counters are keyed by a
-//! 64-bit SipHash of their id under a per-process random key, so a request allocates nothing
-//! to find them. Only quota counters keep their id, for the state file. Entries expire when
-//! their state equals a fresh one (a rate limit fully refilled, a quota window over), and a
-//! sweep removes them, so memory stays bounded by the keys active recently.
+//! 64-bit SipHash of their id under a per-process random key, fed from the id's parts, so a
+//! request allocates nothing to find them. A rate limit entry is its key and its TAT (16
+//! bytes), and the TAT is also its expiry. Quota entries keep their count, the end of their
+//! window and their id, for the state file. Entries expire when their state equals a fresh one (a
+//! rate limit fully refilled, a quota window over), and a sweep removes them, so memory stays
+//! bounded by the keys active recently.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
+use super::checks::Check;
 use super::gcra::{self, Decision};
-use super::{Check, Spec};
+use super::{Decisions, Spec};
 
 const SHARDS: usize = 64;
-
-#[derive(Debug, Clone)]
-struct Slot {
-    value: u64,
-    expires_us: u64,
-    /// The counter id of a quota, kept for the state file.
-    quota_id: Option<Box<str>>,
-}
 
 /// Hasher for keys that are already SipHash outputs.
 #[derive(Default)]
@@ -45,7 +40,58 @@ impl Hasher for PassThrough {
     }
 }
 
-type Shard = HashMap<u64, Slot, BuildHasherDefault<PassThrough>>;
+type Map<T> = HashMap<u64, T, BuildHasherDefault<PassThrough>>;
+
+struct QuotaSlot {
+    count: u64,
+    window_end_us: u64,
+    id: Box<str>,
+}
+
+#[derive(Default)]
+struct Shard {
+    /// The TAT of each rate limit counter.
+    rates: Map<u64>,
+    quotas: Map<QuotaSlot>,
+}
+
+impl Shard {
+    /// Returns the stored value of a counter: a TAT or a count, 0 when absent or expired.
+    fn stored(&self, key: u64, spec: &Spec, now: u64) -> u64 {
+        match spec {
+            Spec::Rate { .. } => self.rates.get(&key).copied().filter(|tat| *tat > now),
+            Spec::Quota { .. } => self
+                .quotas
+                .get(&key)
+                .filter(|slot| slot.window_end_us > now)
+                .map(|slot| slot.count),
+        }
+        .unwrap_or(0)
+    }
+
+    /// Stores the value that `decision` computed for `check`.
+    fn store(&mut self, key: u64, check: &Check<'_>, decision: &Decision) {
+        match check.spec {
+            Spec::Rate { .. } => {
+                self.rates.insert(key, decision.next_value);
+            }
+            Spec::Quota { .. } => {
+                let slot = self.quotas.entry(key).or_insert_with(|| QuotaSlot {
+                    count: 0,
+                    window_end_us: 0,
+                    id: check.id().into_boxed_str(),
+                });
+                slot.count = decision.next_value;
+                slot.window_end_us = decision.expires_us;
+            }
+        }
+    }
+
+    fn remove(&mut self, key: u64) {
+        self.rates.remove(&key);
+        self.quotas.remove(&key);
+    }
+}
 
 pub struct LocalStore {
     hasher: RandomState,
@@ -61,10 +107,23 @@ impl Default for LocalStore {
     }
 }
 
+/// Returns the shard of a key. The shard takes middle bits of the key, because the maps use
+/// its low bits for the bucket and its top bits for their control bytes.
+fn shard_index(key: u64) -> usize {
+    ((key >> 32) as usize) % SHARDS
+}
+
 impl LocalStore {
     fn key(&self, id: &str) -> u64 {
         let mut hasher = self.hasher.build_hasher();
         hasher.write(id.as_bytes());
+        hasher.finish()
+    }
+
+    /// Returns `key` of the check's id, without building the id.
+    fn check_key(&self, check: &Check<'_>) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        check.hash_id(&mut hasher);
         hasher.finish()
     }
 
@@ -75,84 +134,65 @@ impl LocalStore {
     }
 
     /// Checks every limit and, when all allow the request, consumes from each.
-    pub fn check(&self, checks: &[Check], now: u64) -> Vec<Decision> {
+    pub fn check(&self, checks: &[Check<'_>], now: u64) -> Decisions {
         if let [check] = checks {
-            return vec![self.check_one(check, now)];
+            return std::iter::once(self.check_one(check, now)).collect();
         }
-        let keys: Vec<u64> = checks.iter().map(|check| self.key(&check.id)).collect();
-        let mut shards: Vec<usize> = keys.iter().map(|key| (*key as usize) % SHARDS).collect();
+        let keys: Vec<u64> = checks.iter().map(|check| self.check_key(check)).collect();
+        let mut shards: Vec<usize> = keys.iter().map(|key| shard_index(*key)).collect();
         shards.sort_unstable();
         shards.dedup();
         let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> = shards
             .into_iter()
             .map(|shard| (shard, self.lock(shard)))
             .collect();
-        let decisions: Vec<Decision> = checks
+        let decisions: Decisions = checks
             .iter()
             .zip(&keys)
             .map(|(check, key)| {
-                let stored = shard_map(&mut guards, *key)
-                    .get(key)
-                    .filter(|slot| slot.expires_us > now)
-                    .map_or(0, |slot| slot.value);
+                let stored = shard_of(&mut guards, *key).stored(*key, &check.spec, now);
                 evaluate(&check.spec, stored, now)
             })
             .collect();
         if decisions.iter().all(|decision| decision.allowed) {
             for ((check, key), decision) in checks.iter().zip(&keys).zip(&decisions) {
-                let map = shard_map(&mut guards, *key);
-                match map.get_mut(key) {
-                    Some(slot) => {
-                        slot.value = decision.next_value;
-                        slot.expires_us = decision.expires_us;
-                    }
-                    None => {
-                        let quota_id = matches!(check.spec, Spec::Quota { .. })
-                            .then(|| check.id.clone().into_boxed_str());
-                        map.insert(
-                            *key,
-                            Slot {
-                                value: decision.next_value,
-                                expires_us: decision.expires_us,
-                                quota_id,
-                            },
-                        );
-                    }
-                }
+                shard_of(&mut guards, *key).store(*key, check, decision);
             }
         }
         decisions
     }
 
     /// `check` for the common case of a single limit: one lock, no bookkeeping.
-    fn check_one(&self, check: &Check, now: u64) -> Decision {
-        let key = self.key(&check.id);
-        let mut map = self.lock((key as usize) % SHARDS);
-        let slot = map.entry(key).or_insert_with(|| Slot {
-            value: 0,
-            expires_us: 0,
-            quota_id: matches!(check.spec, Spec::Quota { .. })
-                .then(|| check.id.clone().into_boxed_str()),
-        });
-        let stored = if slot.expires_us > now { slot.value } else { 0 };
-        let decision = evaluate(&check.spec, stored, now);
+    pub fn check_one(&self, check: &Check<'_>, now: u64) -> Decision {
+        let key = self.check_key(check);
+        let mut shard = self.lock(shard_index(key));
+        if let Spec::Rate {
+            interval_us, burst, ..
+        } = check.spec
+        {
+            // One lookup: the entry is read and, when the request passes, written.
+            let tat = shard.rates.entry(key).or_insert(0);
+            let stored = if *tat > now { *tat } else { 0 };
+            let decision = gcra::rate(stored, now, interval_us, burst);
+            if decision.allowed {
+                *tat = decision.next_value;
+            }
+            return decision;
+        }
+        let decision = evaluate(&check.spec, shard.stored(key, &check.spec, now), now);
         if decision.allowed {
-            slot.value = decision.next_value;
-            slot.expires_us = decision.expires_us;
+            shard.store(key, check, &decision);
         }
         decision
     }
 
     /// Returns the stored value of each check without consuming.
-    pub fn peek(&self, checks: &[Check], now: u64) -> Vec<u64> {
+    pub fn peek(&self, checks: &[Check<'_>], now: u64) -> Vec<u64> {
         checks
             .iter()
             .map(|check| {
-                let key = self.key(&check.id);
-                let map = self.lock((key as usize) % SHARDS);
-                map.get(&key)
-                    .filter(|slot| slot.expires_us > now)
-                    .map_or(0, |slot| slot.value)
+                let key = self.check_key(check);
+                self.lock(shard_index(key)).stored(key, &check.spec, now)
             })
             .collect()
     }
@@ -160,7 +200,7 @@ impl LocalStore {
     pub fn reset(&self, ids: &[String]) {
         for id in ids {
             let key = self.key(id);
-            self.lock((key as usize) % SHARDS).remove(&key);
+            self.lock(shard_index(key)).remove(key);
         }
     }
 
@@ -168,9 +208,10 @@ impl LocalStore {
     pub fn sweep(&self, now: u64) -> usize {
         (0..SHARDS)
             .map(|shard| {
-                let mut map = self.lock(shard);
-                map.retain(|_, slot| slot.expires_us > now);
-                map.len()
+                let mut shard = self.lock(shard);
+                shard.rates.retain(|_, tat| *tat > now);
+                shard.quotas.retain(|_, slot| slot.window_end_us > now);
+                shard.rates.len() + shard.quotas.len()
             })
             .sum()
     }
@@ -180,14 +221,16 @@ impl LocalStore {
     pub fn save(&self, path: &Path, now: u64) -> std::io::Result<usize> {
         let mut quotas = serde_json::Map::new();
         for shard in 0..SHARDS {
-            let map = self.lock(shard);
-            for slot in map.values().filter(|slot| slot.expires_us > now) {
-                if let Some(id) = &slot.quota_id {
-                    quotas.insert(
-                        id.to_string(),
-                        serde_json::json!([slot.value, slot.expires_us]),
-                    );
-                }
+            let shard = self.lock(shard);
+            for slot in shard
+                .quotas
+                .values()
+                .filter(|slot| slot.window_end_us > now)
+            {
+                quotas.insert(
+                    slot.id.to_string(),
+                    serde_json::json!([slot.count, slot.window_end_us]),
+                );
             }
         }
         let count = quotas.len();
@@ -209,17 +252,17 @@ impl LocalStore {
             serde_json::from_str(&text).map_err(std::io::Error::other)?;
         let mut restored = 0;
         for (id, entry) in state["quotas"].as_object().into_iter().flatten() {
-            let (Some(value), Some(expires_us)) = (entry[0].as_u64(), entry[1].as_u64()) else {
+            let (Some(count), Some(window_end_us)) = (entry[0].as_u64(), entry[1].as_u64()) else {
                 continue;
             };
-            if expires_us > now {
+            if window_end_us > now {
                 let key = self.key(id);
-                let slot = Slot {
-                    value,
-                    expires_us,
-                    quota_id: Some(id.clone().into_boxed_str()),
+                let slot = QuotaSlot {
+                    count,
+                    window_end_us,
+                    id: id.clone().into_boxed_str(),
                 };
-                self.lock((key as usize) % SHARDS).insert(key, slot);
+                self.lock(shard_index(key)).quotas.insert(key, slot);
                 restored += 1;
             }
         }
@@ -228,8 +271,8 @@ impl LocalStore {
 }
 
 /// Returns the locked shard of `key` among `guards`.
-fn shard_map<'a>(guards: &'a mut [(usize, MutexGuard<'_, Shard>)], key: u64) -> &'a mut Shard {
-    let shard = (key as usize) % SHARDS;
+fn shard_of<'a>(guards: &'a mut [(usize, MutexGuard<'_, Shard>)], key: u64) -> &'a mut Shard {
+    let shard = shard_index(key);
     let position = guards
         .iter()
         .position(|(index, _)| *index == shard)
@@ -255,9 +298,10 @@ pub fn evaluate(spec: &Spec, stored: u64, now: u64) -> Decision {
 mod tests {
     use super::*;
 
-    fn rate(id: &str) -> Check {
+    fn rate(prefix: &str) -> Check<'_> {
         Check {
-            id: id.to_string(),
+            prefix,
+            key: Default::default(),
             policy: super::super::PolicyName::Route(0),
             spec: Spec::Rate {
                 interval_us: 1_000_000,

@@ -7,9 +7,11 @@
 //! Redis is tried again after one second.
 
 pub mod checks;
+pub mod fields;
 pub mod gcra;
 pub mod local;
 pub mod redis_store;
+mod text;
 pub mod window;
 
 use std::path::PathBuf;
@@ -18,23 +20,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_config::model::{LimitHeaders, LimitStore, OnStoreError, RateLimiting};
-use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::error::ProxyError;
 use crate::telemetry::metrics::{Metrics, StoreLabels};
 use crate::upstream::target::now_millis;
+use checks::{Check, Checks};
+use fields::{LimitFields, Style};
 use gcra::Decision;
 use local::LocalStore;
 use redis_store::RedisStore;
-
-/// One counter a request touches.
-#[derive(Debug, Clone)]
-pub struct Check {
-    /// Storage id, unique per scope and subject.
-    pub id: String,
-    pub policy: PolicyName,
-    pub spec: Spec,
-}
 
 /// The name of a limit in response headers, metrics and the usage report: `route-0`,
 /// `plan-1`, `consumer-0` (by position in their list) or `quota-month`.
@@ -47,34 +41,25 @@ pub enum PolicyName {
 }
 
 impl PolicyName {
-    /// Appends the name to `out`; cheaper than `Display` on the request path.
-    fn push_to(self, out: &mut String) {
-        let (prefix, index) = match self {
-            PolicyName::Route(index) => ("route-", index),
-            PolicyName::Plan(index) => ("plan-", index),
-            PolicyName::Consumer(index) => ("consumer-", index),
-            PolicyName::Quota(window) => {
-                out.push_str("quota-");
-                out.push_str(window);
-                return;
-            }
-        };
-        out.push_str(prefix);
-        push_number(out, index as u64);
+    /// Returns the two parts of the name, a kind (`route-`) and an index or window (`0`,
+    /// `month`), formatting the index in `digits`.
+    fn parts(self, digits: &mut itoa::Buffer) -> (&'static str, &str) {
+        match self {
+            PolicyName::Route(index) => ("route-", digits.format(index)),
+            PolicyName::Plan(index) => ("plan-", digits.format(index)),
+            PolicyName::Consumer(index) => ("consumer-", digits.format(index)),
+            PolicyName::Quota(window) => ("quota-", window),
+        }
     }
 }
 
 impl std::fmt::Display for PolicyName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut name = String::new();
-        self.push_to(&mut name);
-        f.write_str(&name)
+        let mut digits = itoa::Buffer::new();
+        let (kind, suffix) = self.parts(&mut digits);
+        f.write_str(kind)?;
+        f.write_str(suffix)
     }
-}
-
-/// Appends a decimal number without going through `fmt`.
-pub(crate) fn push_number(out: &mut String, value: u64) {
-    out.push_str(itoa::Buffer::new().format(value));
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -116,16 +101,20 @@ impl Spec {
     }
 }
 
-/// The outcome for a request: whether it passes, and the response header fields.
+/// The decisions of a request's checks, in the order of the checks.
+pub type Decisions = smallvec::SmallVec<[Decision; 4]>;
+
+/// The outcome for a request: whether it passes, and what the response reports.
 pub struct Verdict {
     pub allowed: bool,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Seconds to wait before retrying, for `Retry-After` on 429.
     pub retry_after: u64,
-    /// Per check, in the order of the checks.
-    pub decisions: Vec<Decision>,
     /// True when only quotas rejected the request.
     pub quota_exceeded: bool,
+    /// The policies that rejected the request; empty when it passes.
+    pub rejected: Vec<PolicyName>,
+    /// The response fields, unless `headers: off`.
+    pub fields: Option<LimitFields>,
 }
 
 /// Usage of one counter, for the admin API.
@@ -167,24 +156,22 @@ impl LimitRuntime {
     }
 
     /// Checks and consumes `checks`. Errors only when Redis fails and `on_store_error` is deny.
-    /// `policy_field` is the `RateLimit-Policy` value of `checks` when the caller has it
-    /// ready (a route's own limits), which spares formatting it per request.
     pub async fn check(
         &self,
-        checks: &[Check],
+        checks: &Checks<'_>,
         metrics: &Metrics,
-        policy_field: Option<&HeaderValue>,
     ) -> Result<Verdict, ProxyError> {
+        let list = &checks.list;
         let now = checks::unix_now();
         let decisions = match self.redis_if_up() {
             Some(redis) => {
                 let started = Instant::now();
                 // Boxed so that the Redis round trip does not enlarge every request's future.
-                let mut result = Box::pin(redis.check(checks)).await;
+                let mut result = Box::pin(redis.check(list)).await;
                 // A connection broken by a Redis restart fails once before the client
                 // reconnects, so a connection error (not a timeout) gets one more try.
                 if let Err(redis_store::RedisError::Redis(_)) = &result {
-                    result = Box::pin(redis.check(checks)).await;
+                    result = Box::pin(redis.check(list)).await;
                 }
                 metrics
                     .rate_limit_store_duration
@@ -194,13 +181,19 @@ impl LimitRuntime {
                         self.note_redis_up();
                         decisions
                     }
-                    Err(err) => self.on_redis_error(err, checks, now, metrics)?,
+                    Err(err) => self.on_redis_error(err, list, now, metrics)?,
                 }
             }
-            None if self.redis.is_some() => self.fallback(checks, now)?,
-            None => self.local.check(checks, now),
+            None if self.redis.is_some() => self.fallback(list, now)?,
+            None => {
+                if let [check] = list.as_slice() {
+                    let decision = self.local.check_one(check, now);
+                    return Ok(self.verdict(checks, std::slice::from_ref(&decision)));
+                }
+                self.local.check(list, now)
+            }
         };
-        Ok(self.verdict(checks, decisions, policy_field))
+        Ok(self.verdict(checks, &decisions))
     }
 
     fn redis_if_up(&self) -> Option<&RedisStore> {
@@ -220,10 +213,10 @@ impl LimitRuntime {
     fn on_redis_error(
         &self,
         err: redis_store::RedisError,
-        checks: &[Check],
+        checks: &[Check<'_>],
         now: u64,
         metrics: &Metrics,
-    ) -> Result<Vec<Decision>, ProxyError> {
+    ) -> Result<Decisions, ProxyError> {
         let first = now_millis()
             >= self
                 .redis_down_until
@@ -244,44 +237,69 @@ impl LimitRuntime {
         self.fallback(checks, now)
     }
 
-    fn fallback(&self, checks: &[Check], now: u64) -> Result<Vec<Decision>, ProxyError> {
+    fn fallback(&self, checks: &[Check<'_>], now: u64) -> Result<Decisions, ProxyError> {
         match self.settings.on_store_error {
             OnStoreError::Allow => Ok(self.local.check(checks, now)),
             OnStoreError::Deny => Err(ProxyError::LimitStoreUnavailable),
         }
     }
 
-    fn verdict(
-        &self,
-        checks: &[Check],
-        decisions: Vec<Decision>,
-        policy_field: Option<&HeaderValue>,
-    ) -> Verdict {
-        let allowed = decisions.iter().all(|decision| decision.allowed);
-        let retry_after = decisions
-            .iter()
-            .filter(|decision| !decision.allowed)
-            .map(|decision| decision.retry_after_us.div_ceil(1_000_000))
-            .max()
-            .unwrap_or(0);
-        let headers = response_headers(self.settings.headers, checks, &decisions, policy_field);
-        let quota_exceeded = !allowed
-            && checks
-                .iter()
-                .zip(&decisions)
-                .filter(|(_, decision)| !decision.allowed)
-                .all(|(check, _)| matches!(check.spec, Spec::Quota { .. }));
+    fn verdict(&self, checks: &Checks<'_>, decisions: &[Decision]) -> Verdict {
+        let mut rejected = Vec::new();
+        let mut retry_after = 0;
+        let mut only_quotas = true;
+        // The fields report the policy with the fewest requests remaining, a rejecting one
+        // first.
+        let mut tightest: Option<(&Check<'_>, &Decision)> = None;
+        for (check, decision) in checks.list.iter().zip(decisions) {
+            if !decision.allowed {
+                rejected.push(check.policy);
+                retry_after = retry_after.max(decision.retry_after_us.div_ceil(1_000_000).max(1));
+                only_quotas &= matches!(check.spec, Spec::Quota { .. });
+            }
+            let rank = |decision: &Decision| (decision.allowed, decision.remaining);
+            if tightest.is_none_or(|(_, current)| rank(decision) < rank(current)) {
+                tightest = Some((check, decision));
+            }
+        }
         Verdict {
-            allowed,
-            headers,
-            retry_after: retry_after.max(u64::from(!allowed)),
-            decisions,
-            quota_exceeded,
+            allowed: rejected.is_empty(),
+            retry_after,
+            quota_exceeded: !rejected.is_empty() && only_quotas,
+            rejected,
+            fields: tightest.and_then(|(check, decision)| self.fields(checks, check, decision)),
         }
     }
 
+    /// Returns the response fields that report `decision` of `check`.
+    fn fields(
+        &self,
+        checks: &Checks<'_>,
+        check: &Check<'_>,
+        decision: &Decision,
+    ) -> Option<LimitFields> {
+        let style = match self.settings.headers {
+            LimitHeaders::Off => return None,
+            LimitHeaders::Draft => Style::Draft(checks.policy_field.clone()),
+            LimitHeaders::Legacy => Style::Legacy,
+        };
+        // A rejected request reports when it may be retried, like `Retry-After`.
+        let reset_us = if decision.allowed {
+            decision.reset_us
+        } else {
+            decision.retry_after_us
+        };
+        Some(LimitFields {
+            style,
+            policy: check.policy,
+            quota: check.spec.policy().0,
+            remaining: decision.remaining,
+            reset: reset_us.div_ceil(1_000_000),
+        })
+    }
+
     /// Reports usage of `checks` without consuming.
-    pub async fn usage(&self, checks: &[Check]) -> Result<Vec<Usage>, ProxyError> {
+    pub async fn usage(&self, checks: &[Check<'_>]) -> Result<Vec<Usage>, ProxyError> {
         let now = checks::unix_now();
         let stored = match self.redis.as_deref() {
             Some(redis) => redis.peek(checks).await.map_err(|err| {
@@ -298,8 +316,8 @@ impl LimitRuntime {
     }
 
     /// Resets the counters of `checks`.
-    pub async fn reset(&self, checks: &[Check]) -> Result<(), ProxyError> {
-        let ids: Vec<String> = checks.iter().map(|check| check.id.clone()).collect();
+    pub async fn reset(&self, checks: &[Check<'_>]) -> Result<(), ProxyError> {
+        let ids: Vec<String> = checks.iter().map(Check::id).collect();
         self.local.reset(&ids);
         if let Some(redis) = self.redis.as_deref() {
             redis.reset(&ids).await.map_err(|err| {
@@ -367,7 +385,7 @@ impl LimitRuntime {
     }
 }
 
-fn usage(check: &Check, stored: u64, now: u64) -> Usage {
+fn usage(check: &Check<'_>, stored: u64, now: u64) -> Usage {
     let (used, reset_us, limit) = match check.spec {
         Spec::Rate {
             interval_us, burst, ..
@@ -391,110 +409,22 @@ fn usage(check: &Check, stored: u64, now: u64) -> Usage {
     }
 }
 
-static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-static X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-static X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-static X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-
-/// Builds the limit header fields: every policy in `RateLimit-Policy`, and the one with the
-/// fewest requests remaining in `RateLimit` (or in the `X-RateLimit-*` fields).
-fn response_headers(
-    style: LimitHeaders,
-    checks: &[Check],
-    decisions: &[Decision],
-    policy_field: Option<&HeaderValue>,
-) -> Vec<(HeaderName, HeaderValue)> {
-    let Some((tightest, decision)) = checks
-        .iter()
-        .zip(decisions)
-        .min_by_key(|(_, decision)| (decision.allowed, decision.remaining))
-    else {
-        return Vec::new();
-    };
-    // A rejected request reports when it may be retried, like `Retry-After`.
-    let reset_us = if decision.allowed {
-        decision.reset_us
-    } else {
-        decision.retry_after_us
-    };
-    let reset = reset_us.div_ceil(1_000_000);
-    let number = |value: u64| {
-        let mut text = String::with_capacity(20);
-        push_number(&mut text, value);
-        text_value(text)
-    };
-    let fields = match style {
-        LimitHeaders::Off => Vec::new(),
-        LimitHeaders::Draft => {
-            let policies = policy_field.cloned().or_else(|| {
-                text_value(policy_text(
-                    checks.iter().map(|check| (check.policy, &check.spec)),
-                ))
-            });
-            let mut current = String::with_capacity(48);
-            current.push('"');
-            tightest.policy.push_to(&mut current);
-            current.push_str("\";r=");
-            push_number(&mut current, decision.remaining);
-            current.push_str(";t=");
-            push_number(&mut current, reset);
-            vec![
-                (&RATELIMIT_POLICY, policies),
-                (&RATELIMIT, text_value(current)),
-            ]
-        }
-        LimitHeaders::Legacy => vec![
-            (&X_RATELIMIT_LIMIT, number(tightest.spec.policy().0)),
-            (&X_RATELIMIT_REMAINING, number(decision.remaining)),
-            (&X_RATELIMIT_RESET, number(reset)),
-        ],
-    };
-    fields
-        .into_iter()
-        .filter_map(|(name, value)| Some((name.clone(), value?)))
-        .collect()
-}
-
-/// Turns formatted text into a header value without copying it.
-fn text_value(text: String) -> Option<HeaderValue> {
-    HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()
-}
-
 /// Formats the `RateLimit-Policy` value of `items`.
-fn policy_text<'a>(items: impl ExactSizeIterator<Item = (PolicyName, &'a Spec)>) -> String {
-    let mut text = String::with_capacity(40 * items.len());
+fn policy_text<'a>(items: impl Iterator<Item = (PolicyName, &'a Spec)>) -> String {
+    let mut text = String::new();
+    let mut digits = itoa::Buffer::new();
     for (policy, spec) in items {
         let (quota, window) = spec.policy();
         if !text.is_empty() {
             text.push_str(", ");
         }
-        text.push('"');
-        policy.push_to(&mut text);
-        text.push_str("\";q=");
-        push_number(&mut text, quota);
+        let (kind, suffix) = policy.parts(&mut digits);
+        for part in ["\"", kind, suffix, "\";q="] {
+            text.push_str(part);
+        }
+        text.push_str(digits.format(quota));
         text.push_str(";w=");
-        push_number(&mut text, window);
+        text.push_str(digits.format(window));
     }
     text
-}
-
-/// Builds the `RateLimit-Policy` value of a route's own limits, once per snapshot.
-pub fn route_policy_field(route: &gatehouse_config::model::Route) -> Option<HeaderValue> {
-    if route.rate_limits.is_empty() {
-        return None;
-    }
-    let specs: Vec<Spec> = route.rate_limits.iter().map(checks::rate_spec).collect();
-    let items = specs
-        .iter()
-        .enumerate()
-        .map(|(index, spec)| (PolicyName::Route(index), spec));
-    HeaderValue::from_str(&policy_text(items)).ok()
-}
-
-/// Adds the verdict's header fields to a response.
-pub fn apply_headers(headers: &mut HeaderMap, fields: &[(HeaderName, HeaderValue)]) {
-    for (name, value) in fields {
-        headers.insert(name.clone(), value.clone());
-    }
 }

@@ -13,8 +13,9 @@ use std::time::Duration;
 use gatehouse_config::model::RedisSettings;
 use tokio::sync::OnceCell;
 
+use super::checks::Check;
 use super::gcra::Decision;
-use super::{Check, Spec};
+use super::{Decisions, Spec};
 
 /// Checks all limits, then consumes from all of them only when every one allows. Returns,
 /// per key, allowed, remaining, reset and retry-after (microseconds).
@@ -147,12 +148,12 @@ impl RedisStore {
     }
 
     /// Checks and consumes in one script call; returns the decisions and Redis's clock.
-    pub async fn check(&self, checks: &[Check]) -> Result<(Vec<Decision>, u64), RedisError> {
+    pub async fn check(&self, checks: &[Check<'_>]) -> Result<(Decisions, u64), RedisError> {
         self.with_timeout(async {
             let mut connection = self.connection().await?;
             let mut invocation = self.script.prepare_invoke();
             for check in checks {
-                invocation.key(self.key(&check.id));
+                invocation.key(self.key(&check.id()));
                 let (kind, first, second) = match check.spec {
                     Spec::Rate {
                         interval_us, burst, ..
@@ -175,12 +176,12 @@ impl RedisStore {
     }
 
     /// Reads the stored values without consuming.
-    pub async fn peek(&self, checks: &[Check]) -> Result<Vec<u64>, RedisError> {
+    pub async fn peek(&self, checks: &[Check<'_>]) -> Result<Vec<u64>, RedisError> {
         self.with_timeout(async {
             let mut connection = self.connection().await?;
             let mut command = redis::cmd("MGET");
             for check in checks {
-                command.arg(self.key(&check.id));
+                command.arg(self.key(&check.id()));
             }
             let values: Vec<Option<String>> = match &mut connection {
                 Connection::Single(connection) => command.query_async(connection).await?,
@@ -214,7 +215,7 @@ impl RedisStore {
     }
 }
 
-fn parse_reply(reply: &[i64], count: usize) -> Result<(Vec<Decision>, u64), RedisError> {
+fn parse_reply(reply: &[i64], count: usize) -> Result<(Decisions, u64), RedisError> {
     if reply.len() != 2 + count * 4 {
         return Err(RedisError::Reply);
     }
