@@ -553,3 +553,60 @@ routes:
         "tenants shared a counter"
     );
 }
+
+const ROUTE_LIMITED: &str = "  - name: limited\n    match: { path_prefix: /limited }\n    upstream: backend\n    rate_limits:\n      - { key: route, limit: 100, per: 1s }\n";
+
+#[test]
+fn upstream_limit_fields_are_replaced() {
+    let upstream = Upstream::start(|_| async {
+        http::Response::builder()
+            .header("ratelimit", "\"upstream\";r=1;t=1")
+            .header("ratelimit-policy", "\"upstream\";q=2;w=1")
+            .header("x-request-id", "upstream-id")
+            .body(Full::new(Bytes::from("ok")))
+            .unwrap()
+    });
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, ROUTE_LIMITED));
+    let reply = call(&gateway, "/limited", &[("x-request-id", "client-7")]);
+    assert_eq!(reply.status, 200);
+    let all = |name: &str| -> Vec<&str> {
+        reply
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .collect()
+    };
+    assert_eq!(all("ratelimit"), ["\"route-0\";r=99;t=1"]);
+    assert_eq!(all("ratelimit-policy"), ["\"route-0\";q=100;w=1"]);
+    assert_eq!(all("x-request-id"), ["client-7"]);
+}
+
+#[test]
+fn http2_client_gets_limit_fields() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let upstream = Upstream::echo();
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, ROUTE_LIMITED));
+    let addr = gateway.public();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let headers = runtime.block_on(async move {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let request = http::Request::get("http://example.com/limited")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.headers().clone()
+    });
+    assert_eq!(headers["ratelimit"], "\"route-0\";r=99;t=1");
+    assert_eq!(headers["ratelimit-policy"], "\"route-0\";q=100;w=1");
+    assert_eq!(headers.get_all("x-request-id").iter().count(), 1);
+}
