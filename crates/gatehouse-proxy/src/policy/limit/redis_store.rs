@@ -218,7 +218,8 @@ impl RedisStore {
 }
 
 fn parse_reply(reply: &str, count: usize) -> Result<(Decisions, u64), RedisError> {
-    // Lua may print a negative zero; every field is a count or a duration, so negatives clamp.
+    // Lua may print a negative zero. Every field is a count or a duration, so negative values
+    // clamp to zero.
     let mut numbers = reply.split(' ').map(|number| number.parse::<i64>());
     let mut next = || {
         let number = numbers
