@@ -45,12 +45,21 @@ pub struct Check<'a> {
 impl Check<'_> {
     /// Returns the counter id, unique per limit and key.
     pub fn id(&self) -> String {
-        let value = self.key.value();
-        let mut id = String::with_capacity(self.prefix.len() + self.key.tag.len() + value.len());
-        id.push_str(self.prefix);
-        id.push_str(self.key.tag);
-        id.push_str(value);
+        let mut id = String::with_capacity(self.id_len());
+        self.push_id(&mut id);
         id
+    }
+
+    /// Returns the length in bytes of the counter id.
+    pub fn id_len(&self) -> usize {
+        self.prefix.len() + self.key.tag.len() + self.key.value().len()
+    }
+
+    /// Appends the counter id to `out`.
+    pub fn push_id(&self, out: &mut String) {
+        out.push_str(self.prefix);
+        out.push_str(self.key.tag);
+        out.push_str(self.key.value());
     }
 
     /// Feeds the counter id to `hasher` as the same bytes that `id` returns, without

@@ -111,7 +111,27 @@ impl RedisStore {
 
     /// Returns the Redis key of a limit id: `{prefix}:id`, the braces being the hash tag.
     pub fn key(&self, id: &str) -> String {
-        format!("{{{}}}:{id}", self.settings.key_prefix)
+        let mut key = self.key_start(id.len());
+        key.push_str(id);
+        key
+    }
+
+    /// Returns the Redis key of a check's counter, built without an intermediate id.
+    fn check_key(&self, check: &Check<'_>) -> String {
+        let mut key = self.key_start(check.id_len());
+        check.push_id(&mut key);
+        key
+    }
+
+    /// Starts a key with the namespace, in braces so that a cluster puts every key of the
+    /// gateway in one hash slot and one script can reach them all.
+    fn key_start(&self, id_len: usize) -> String {
+        let prefix = &self.settings.key_prefix;
+        let mut key = String::with_capacity(prefix.len() + 3 + id_len);
+        key.push('{');
+        key.push_str(prefix);
+        key.push_str("}:");
+        key
     }
 
     async fn connection(&self) -> Result<Connection, RedisError> {
@@ -155,7 +175,7 @@ impl RedisStore {
             let mut connection = self.connection().await?;
             let mut invocation = self.script.prepare_invoke();
             for check in checks {
-                invocation.key(self.key(&check.id()));
+                invocation.key(self.check_key(check));
                 let (kind, first, second) = match check.spec {
                     Spec::Rate {
                         interval_us, burst, ..
@@ -168,7 +188,7 @@ impl RedisStore {
                 };
                 invocation.arg(kind).arg(first).arg(second);
             }
-            let reply: String = match &mut connection {
+            let reply: Vec<u8> = match &mut connection {
                 Connection::Single(connection) => invocation.invoke_async(connection).await?,
                 Connection::Cluster(connection) => invocation.invoke_async(connection).await?,
             };
@@ -183,7 +203,7 @@ impl RedisStore {
             let mut connection = self.connection().await?;
             let mut command = redis::cmd("MGET");
             for check in checks {
-                command.arg(self.key(&check.id()));
+                command.arg(self.check_key(check));
             }
             let values: Vec<Option<String>> = match &mut connection {
                 Connection::Single(connection) => command.query_async(connection).await?,
@@ -217,32 +237,57 @@ impl RedisStore {
     }
 }
 
-fn parse_reply(reply: &str, count: usize) -> Result<(Decisions, u64), RedisError> {
-    // Lua may print a negative zero. Every field is a count or a duration, so negative values
-    // clamp to zero.
-    let mut numbers = reply.split(' ').map(|number| number.parse::<i64>());
-    let mut next = || {
-        let number = numbers
-            .next()
-            .and_then(Result::ok)
-            .ok_or(RedisError::Reply)?;
-        Ok::<u64, RedisError>(number.max(0) as u64)
-    };
-    let _all_allowed = next()?;
-    let now = next()?;
-    let decisions = (0..count)
-        .map(|_| {
-            Ok(Decision {
-                allowed: next()? == 1,
-                remaining: next()?,
-                reset_us: next()?,
-                retry_after_us: next()?,
-                next_value: 0,
-                expires_us: 0,
-            })
-        })
-        .collect::<Result<Decisions, RedisError>>()?;
+fn parse_reply(reply: &[u8], count: usize) -> Result<(Decisions, u64), RedisError> {
+    let mut numbers = Numbers { rest: reply };
+    let _all_allowed = numbers.next()?;
+    let now = numbers.next()?;
+    let mut decisions = Decisions::new();
+    for _ in 0..count {
+        decisions.push(Decision {
+            allowed: numbers.next()? == 1,
+            remaining: numbers.next()?,
+            reset_us: numbers.next()?,
+            retry_after_us: numbers.next()?,
+            next_value: 0,
+            expires_us: 0,
+        });
+    }
+    if !numbers.rest.is_empty() {
+        return Err(RedisError::Reply);
+    }
     Ok((decisions, now))
+}
+
+/// A reader of space-separated decimal numbers.
+struct Numbers<'a> {
+    rest: &'a [u8],
+}
+
+impl Numbers<'_> {
+    /// Reads the next number and the space after it. Lua may print a negative zero, and every
+    /// field is a count or a duration, so a negative number reads as zero.
+    fn next(&mut self) -> Result<u64, RedisError> {
+        let negative = self.rest.first() == Some(&b'-');
+        let start = usize::from(negative);
+        let digits = self.rest[start..]
+            .iter()
+            .take_while(|byte| byte.is_ascii_digit())
+            .count();
+        // Nineteen decimal digits always fit in a u64.
+        if digits == 0 || digits > 19 {
+            return Err(RedisError::Reply);
+        }
+        let end = start + digits;
+        let value = self.rest[start..end]
+            .iter()
+            .fold(0u64, |value, byte| value * 10 + u64::from(byte - b'0'));
+        self.rest = match &self.rest[end..] {
+            [b' ', rest @ ..] if !rest.is_empty() => rest,
+            [] => &[],
+            _ => return Err(RedisError::Reply),
+        };
+        Ok(if negative { 0 } else { value })
+    }
 }
 
 #[cfg(test)]
@@ -251,10 +296,11 @@ mod tests {
 
     #[test]
     fn reply_parses_into_decisions() {
-        let (decisions, now) = parse_reply("1 1700000000000000 1 4 900 0 0 -0 5 5", 2).unwrap();
+        let (decisions, now) = parse_reply(b"1 1700000000000000 1 4 900 0 0 -0 5 5", 2).unwrap();
         assert_eq!(now, 1_700_000_000_000_000);
         assert!(decisions[0].allowed);
-        assert_eq!((decisions[0].remaining, decisions[0].reset_us), (4, 900));
+        assert_eq!(decisions[0].remaining, 4);
+        assert_eq!(decisions[0].reset_us, 900);
         assert!(!decisions[1].allowed);
         assert_eq!(decisions[1].remaining, 0);
         assert_eq!(decisions[1].retry_after_us, 5);
@@ -262,8 +308,11 @@ mod tests {
 
     #[test]
     fn short_or_garbled_reply_is_an_error() {
-        assert!(parse_reply("1 1700000000000000 1 4 900", 1).is_err());
-        assert!(parse_reply("1 now 1 4 900 0", 1).is_err());
-        assert!(parse_reply("", 1).is_err());
+        assert!(parse_reply(b"1 1700000000000000 1 4 900", 1).is_err());
+        assert!(parse_reply(b"1 now 1 4 900 0", 1).is_err());
+        assert!(parse_reply(b"", 1).is_err());
+        assert!(parse_reply(b"1 2 1 4 900 0 7", 1).is_err());
+        assert!(parse_reply(b"1 2 1 4 900 0 ", 1).is_err());
+        assert!(parse_reply(b"1 2 1 4 99999999999999999999 0", 1).is_err());
     }
 }
