@@ -254,6 +254,42 @@ fn burst_below_limit() {
 }
 
 #[test]
+fn negative_burst() {
+    let problem = single(&with_route(&[
+        "    rate_limits:",
+        "      - { limit: 3, per: 1s, burst: -1 }",
+    ]));
+    assert_eq!(problem.path, "routes[0].rate_limits[0].burst");
+    assert!(
+        problem.message.contains("burst -1 is negative"),
+        "{problem}"
+    );
+    assert!(help(&problem).contains("3 or more"), "{problem}");
+}
+
+#[test]
+fn limit_finer_than_a_microsecond() {
+    let text = with_route(&[
+        "    rate_limits:",
+        "      - { key: client_ip, limit: 10000000000, per: 1ms }",
+        "      - { key: route, limit: 1000, per: 1ms }",
+    ]);
+    let problem = single(&text);
+    assert_eq!(problem.path, "routes[0].rate_limits[0].limit");
+    assert_eq!(problem.line, 13);
+    assert!(
+        problem
+            .message
+            .contains("more than one request per microsecond"),
+        "{problem}"
+    );
+    assert_eq!(
+        help(&problem),
+        "lower limit to at most 1000 or lengthen per"
+    );
+}
+
+#[test]
 fn invalid_rate_limit_per() {
     let text = with_route(&[
         "    rate_limits:",

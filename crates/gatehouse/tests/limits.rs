@@ -610,3 +610,49 @@ fn http2_client_gets_limit_fields() {
     assert_eq!(headers["ratelimit-policy"], "\"route-0\";q=100;w=1");
     assert_eq!(headers.get_all("x-request-id").iter().count(), 1);
 }
+
+/// Limits bob to 2 per hour, uses them up, then reloads with 2 per 10 s and returns the
+/// `Retry-After` of the next request.
+fn retry_after_once_period_shortens(rate_limiting: &str) -> u64 {
+    let upstream = Upstream::echo();
+    let hourly = "  - name: free\n    rate_limits:\n      - { limit: 2, per: 1h }\n  - name: pro\n    rate_limits:\n      - { limit: 1, per: 60s }\n";
+    let gateway = Gatehouse::start(&config(&upstream, rate_limiting, hourly, KEYED));
+    let bob = [("x-api-key", "bob-key")];
+    assert_eq!(statuses(&gateway, "/keyed", &bob, 3), [200, 200, 429]);
+
+    let yaml = std::fs::read_to_string(&gateway.config_path).unwrap();
+    std::fs::write(&gateway.config_path, yaml.replace("per: 1h", "per: 10s")).unwrap();
+    let reload = send(
+        gateway.admin(),
+        http::Request::post("/admin/reload")
+            .header("host", "admin")
+            .body(Full::new(Bytes::new()))
+            .unwrap(),
+    );
+    assert_eq!(reload.status, 200, "{}", reload.text());
+
+    let limited = call(&gateway, "/keyed", &bob);
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.header("ratelimit-policy"),
+        Some("\"plan-0\";q=2;w=10")
+    );
+    limited.header("retry-after").unwrap().parse().unwrap()
+}
+
+#[test]
+fn shorter_period_applies_after_reload_in_memory() {
+    let retry_after = retry_after_once_period_shortens("  store: memory");
+    assert!((1..=5).contains(&retry_after), "Retry-After {retry_after}");
+}
+
+#[test]
+fn shorter_period_applies_after_reload_in_redis() {
+    let redis = RedisServer::start();
+    let rate_limiting = format!(
+        "  store: redis\n  redis:\n    url: \"{}\"\n    timeout: 100ms",
+        redis.url()
+    );
+    let retry_after = retry_after_once_period_shortens(&rate_limiting);
+    assert!((1..=5).contains(&retry_after), "Retry-After {retry_after}");
+}

@@ -92,6 +92,10 @@ fn rate_limit(
     };
     let limit = positive_count(report, &file.limit, &format!("{path}.limit"));
     let per = rate_window(report, &file.per, &format!("{path}.per"));
+    let (limit, per) = match (limit, per) {
+        (Some(limit), Some(per)) => check_resolution(report, file, limit, per, path),
+        other => other,
+    };
     let burst = match (&file.burst, limit) {
         (None, _) => limit,
         (Some(burst), Some(limit)) => check_burst(report, burst, limit, &format!("{path}.burst")),
@@ -227,10 +231,38 @@ fn rate_window(report: &mut Report, value: &Spanned<String>, path: &str) -> Opti
     }
 }
 
+/// Checks that a rate limit allows at most one request per microsecond, the resolution of
+/// the limiter's clock. A finer limit would be enforced as one per microsecond.
+fn check_resolution(
+    report: &mut Report,
+    file: &file::RateLimit,
+    limit: u64,
+    per: Duration,
+    path: &str,
+) -> (Option<u64>, Option<Duration>) {
+    let per_us = u64::try_from(per.as_micros()).unwrap_or(u64::MAX);
+    if limit <= per_us {
+        return (Some(limit), Some(per));
+    }
+    let message = format!(
+        "limit {limit} per {} is more than one request per microsecond, finer than the rate          limiter can count",
+        file.per.value
+    );
+    let help = format!("lower limit to at most {per_us} or lengthen per");
+    report.error(&file.limit, &format!("{path}.limit"), message, help);
+    (None, Some(per))
+}
+
 fn check_burst(report: &mut Report, burst: &Spanned<i64>, limit: u64, path: &str) -> Option<u64> {
     match u64::try_from(burst.value) {
         Ok(value) if value >= limit => Some(value),
-        _ => {
+        Err(_) => {
+            let message = format!("burst {} is negative", burst.value);
+            let help = format!("set burst to {limit} or more, or remove it to use the limit");
+            report.error(burst, path, message, help);
+            None
+        }
+        Ok(_) => {
             let message = format!(
                 "burst {} is smaller than limit {limit}; a burst smaller than the limit would \
                  reject requests that the limit allows",

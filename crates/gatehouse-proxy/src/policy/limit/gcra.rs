@@ -25,7 +25,7 @@ pub struct Decision {
 /// Evaluates a rate limit against its stored TAT (0 when absent).
 pub fn rate(stored_tat: u64, now: u64, interval_us: u64, burst: u64) -> Decision {
     let tolerance = interval_us.saturating_mul(burst.saturating_sub(1));
-    let tat = stored_tat.max(now);
+    let tat = stored_tat.max(now).min(max_tat(now, interval_us, burst));
     let ahead = tat - now;
     if ahead > tolerance {
         return Decision {
@@ -72,9 +72,19 @@ pub fn quota(count: u64, now: u64, limit: u64, window_end_us: u64) -> Decision {
     }
 }
 
-/// Returns how many requests the stored TAT stands for, for usage reports.
-pub fn rate_used(stored_tat: u64, now: u64, interval_us: u64) -> u64 {
-    stored_tat.saturating_sub(now).div_ceil(interval_us.max(1))
+/// Returns the latest TAT the limit can reach, `burst` intervals ahead of now. A TAT stored
+/// under an earlier configuration is capped to it, so clients never wait for an old period.
+pub fn max_tat(now: u64, interval_us: u64, burst: u64) -> u64 {
+    now.saturating_add(interval_us.saturating_mul(burst))
+}
+
+/// Returns the requests that the stored TAT represents and the microseconds until the limit
+/// is fully available again, for usage reports.
+pub fn rate_usage(stored_tat: u64, now: u64, interval_us: u64, burst: u64) -> (u64, u64) {
+    let ahead = stored_tat
+        .min(max_tat(now, interval_us, burst))
+        .saturating_sub(now);
+    (ahead.div_ceil(interval_us.max(1)), ahead)
 }
 
 #[cfg(test)]
@@ -120,6 +130,18 @@ mod tests {
                 .count() as u64;
             assert!(in_window <= limit + burst, "{in_window} in one window");
         }
+    }
+
+    #[test]
+    fn tat_from_longer_period_is_capped() {
+        // A TAT an hour ahead, stored while the limit was 2 per hour, met by 2 per 10 s.
+        let (now, hour_interval) = (1_000_000_000, 1_800_000_000);
+        let stored = now + 2 * hour_interval;
+        let decision = rate(stored, now, 5_000_000, 2);
+        assert!(!decision.allowed);
+        assert_eq!(decision.retry_after_us, 5_000_000);
+        assert_eq!(decision.reset_us, 10_000_000);
+        assert_eq!(rate_usage(stored, now, 5_000_000, 2), (2, 10_000_000));
     }
 
     #[test]

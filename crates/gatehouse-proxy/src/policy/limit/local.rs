@@ -241,11 +241,12 @@ impl LocalStore {
         Ok(count)
     }
 
-    /// Restores quota counters from `path`; a missing file is an empty state.
-    pub fn load(&self, path: &Path, now: u64) -> std::io::Result<usize> {
+    /// Restores quota counters from `path`. Returns how many were restored, or `None` when the
+    /// file does not exist yet.
+    pub fn load(&self, path: &Path, now: u64) -> std::io::Result<Option<usize>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(err),
         };
         let state: serde_json::Value =
@@ -266,7 +267,7 @@ impl LocalStore {
                 restored += 1;
             }
         }
-        Ok(restored)
+        Ok(Some(restored))
     }
 }
 

@@ -341,8 +341,11 @@ impl LimitRuntime {
             return;
         };
         match self.local.load(path, checks::unix_now()) {
-            Ok(count) => {
+            Ok(Some(count)) => {
                 tracing::info!(path = %path.display(), counters = count, "quota counters restored")
+            }
+            Ok(None) => {
+                tracing::info!(path = %path.display(), "no quota state file yet, so quotas start from zero")
             }
             Err(err) => {
                 tracing::error!(path = %path.display(), error = %err, "reading the quota state file failed; quotas start from zero")
@@ -389,11 +392,10 @@ fn usage(check: &Check<'_>, stored: u64, now: u64) -> Usage {
     let (used, reset_us, limit) = match check.spec {
         Spec::Rate {
             interval_us, burst, ..
-        } => (
-            gcra::rate_used(stored, now, interval_us).min(burst),
-            stored.saturating_sub(now),
-            burst,
-        ),
+        } => {
+            let (used, reset_us) = gcra::rate_usage(stored, now, interval_us, burst);
+            (used.min(burst), reset_us, burst)
+        }
         Spec::Quota {
             limit,
             window_end_us,

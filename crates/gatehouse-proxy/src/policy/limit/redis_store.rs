@@ -35,7 +35,7 @@ for i, key in ipairs(KEYS) do
   local stored = tonumber(redis.call('GET', key) or '0')
   if kind == 'r' then
     local tolerance = a * (b - 1)
-    local tat = math.max(stored, now)
+    local tat = math.min(math.max(stored, now), now + a * b)
     local ahead = tat - now
     if ahead > tolerance then
       all_allowed = 0
@@ -151,8 +151,12 @@ impl RedisStore {
                         .map(String::as_str)
                         .unwrap_or("redis://127.0.0.1:6379");
                     let client = redis::Client::open(url)?;
+                    // Every call is already bounded by `with_timeout`, so the crate's own
+                    // response timer would only add a second timer per call.
+                    let config =
+                        redis::aio::ConnectionManagerConfig::new().set_response_timeout(None);
                     Ok(Connection::Single(
-                        redis::aio::ConnectionManager::new(client).await?,
+                        redis::aio::ConnectionManager::new_with_config(client, config).await?,
                     ))
                 }
             })
