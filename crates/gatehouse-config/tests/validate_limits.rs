@@ -312,6 +312,7 @@ fn unknown_key_kind() {
         "      - { key: client-ip, limit: 10, per: 1s }",
         "      - { key: \"headers:x-tenant\", limit: 10, per: 1s }",
         "      - { key: tenant, limit: 10, per: 1s }",
+        "      - { key: \"Header:x-client\", limit: 10, per: 1s }",
     ]);
     let all = problems(&text);
     let typo = at_path(&all, "routes[0].rate_limits[0].key");
@@ -319,9 +320,11 @@ fn unknown_key_kind() {
     assert!(typo.message.contains("unknown rate limit key"), "{typo}");
     assert_eq!(help(typo), "did you mean `client_ip`?");
     let prefix = at_path(&all, "routes[0].rate_limits[1].key");
-    assert_eq!(help(prefix), "did you mean `header:`?");
+    assert_eq!(help(prefix), "did you mean `header:x-tenant`?");
     let unknown = at_path(&all, "routes[0].rate_limits[2].key");
     assert!(help(unknown).contains("`claim:NAME`"), "{unknown}");
+    let capitalized = at_path(&all, "routes[0].rate_limits[3].key");
+    assert_eq!(help(capitalized), "did you mean `header:x-client`?");
 }
 
 #[test]

@@ -168,8 +168,8 @@ fn parse_limit_key(text: &str) -> Result<LimitKey, Problem> {
         return Ok(LimitKey::Claim(name.to_string()));
     }
     let help = match text.split_once(':') {
-        Some((prefix, _)) => match closest(prefix, ["header", "claim"]) {
-            Some(kind) => format!("did you mean `{kind}:`?"),
+        Some((prefix, name)) => match closest(prefix, ["header", "claim"]) {
+            Some(kind) => format!("did you mean `{kind}:{name}`?"),
             None => key_list_help(),
         },
         None => match closest(text, PLAIN_KEYS) {
