@@ -84,7 +84,7 @@ enum Connection {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RedisError {
-    #[error("Redis call timed out after {0:?}")]
+    #[error("Redis call timed out after {0:?} (server slow or unreachable)")]
     Timeout(Duration),
     #[error("Redis call failed: {0}")]
     Redis(#[from] redis::RedisError),
