@@ -386,13 +386,7 @@ fn api_key_revoked_by_reload() {
         yaml.replace(&format!("    api_keys: [\"{bob_hash}\"]\n"), ""),
     )
     .unwrap();
-    let reload = send(
-        s.gateway.admin(),
-        http::Request::post("/admin/reload")
-            .header("host", "admin")
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-    );
+    let reload = s.gateway.reload();
     assert_eq!(reload.status, 200, "{}", reload.text());
     let revoked = call(&s.gateway, "/keyed", &[("x-api-key", "bob-key")]);
     assert_eq!(revoked.status, 401, "revoked key");

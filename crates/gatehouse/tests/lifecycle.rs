@@ -93,13 +93,7 @@ fn reload_under_load_fails_nothing() {
         config(&upstream.url(), &routes_with_tag("two")),
     )
     .unwrap();
-    let reply = send(
-        gateway.admin(),
-        Request::post("/admin/reload")
-            .header("host", "admin")
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-    );
+    let reply = gateway.reload();
     assert_eq!(reply.status, 200, "{}", reply.text());
     std::thread::sleep(Duration::from_millis(300));
     std::fs::write(
@@ -142,13 +136,7 @@ fn invalid_reload_keeps_old_config() {
         "listeners:\n  - name: public\n    adress: nowhere\n",
     )
     .unwrap();
-    let reply = send(
-        gateway.admin(),
-        Request::post("/admin/reload")
-            .header("host", "admin")
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-    );
+    let reply = gateway.reload();
     assert_eq!(reply.status, 422);
     assert_eq!(reply.json()["error"]["code"], "invalid_configuration");
     assert!(reply.text().contains("adress"), "{}", reply.text());

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use support::redis::RedisServer;
-use support::{key_hash, request, send, Gatehouse, Reply, Upstream, ADMIN};
+use support::{key_hash, request, send, send_h2c, Gatehouse, Reply, Upstream, ADMIN};
 
 /// Builds a configuration with consumers `bob` and `carol` (plan free) and `acme` (plan pro,
 /// own limits).
@@ -584,28 +584,14 @@ fn upstream_limit_fields_are_replaced() {
 
 #[test]
 fn http2_client_gets_limit_fields() {
-    use hyper_util::rt::{TokioExecutor, TokioIo};
     let upstream = Upstream::echo();
     let gateway = Gatehouse::start(&config(&upstream, "  store: memory", PLANS, ROUTE_LIMITED));
-    let addr = gateway.public();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let request = http::Request::get("http://example.com/limited")
+        .body(Full::new(Bytes::new()))
         .unwrap();
-    let headers = runtime.block_on(async move {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        let request = http::Request::get("http://example.com/limited")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        let response = sender.send_request(request).await.unwrap();
-        assert_eq!(response.status(), 200);
-        response.headers().clone()
-    });
+    let reply = send_h2c(gateway.public(), request);
+    assert_eq!(reply.status, 200);
+    let headers = reply.headers;
     assert_eq!(headers["ratelimit"], "\"route-0\";r=99;t=1");
     assert_eq!(headers["ratelimit-policy"], "\"route-0\";q=100;w=1");
     assert_eq!(headers.get_all("x-request-id").iter().count(), 1);
@@ -622,13 +608,7 @@ fn retry_after_once_period_shortens(rate_limiting: &str) -> u64 {
 
     let yaml = std::fs::read_to_string(&gateway.config_path).unwrap();
     std::fs::write(&gateway.config_path, yaml.replace("per: 1h", "per: 10s")).unwrap();
-    let reload = send(
-        gateway.admin(),
-        http::Request::post("/admin/reload")
-            .header("host", "admin")
-            .body(Full::new(Bytes::new()))
-            .unwrap(),
-    );
+    let reload = gateway.reload();
     assert_eq!(reload.status, 200, "{}", reload.text());
 
     let limited = call(&gateway, "/keyed", &bob);

@@ -13,7 +13,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use support::{config, get, raw, request, send, Gatehouse, Upstream};
+use support::{config, get, raw, request, send, send_h2c, Gatehouse, Upstream};
 
 const ALL: &str = "  - name: all\n    match: { path_prefix: / }\n    upstream: backend\n";
 
@@ -551,20 +551,11 @@ fn head_error_has_no_body() {
 fn http2_client_to_http1_upstream() {
     let upstream = Upstream::echo();
     let gateway = Gatehouse::start(&config(&upstream.url(), ALL));
-    let addr = gateway.public();
-    let status = runtime().block_on(async move {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        let request = Request::get("http://example.com/h2?q=1")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        sender.send_request(request).await.unwrap().status()
-    });
-    assert_eq!(status, 200);
+    let request = Request::get("http://example.com/h2?q=1")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let reply = send_h2c(gateway.public(), request);
+    assert_eq!(reply.status, 200);
     let received = upstream.last();
     assert_eq!(received.version, http::Version::HTTP_11);
     assert_eq!(received.uri, "/h2?q=1");

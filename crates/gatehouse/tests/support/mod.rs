@@ -130,6 +130,15 @@ impl Gatehouse {
             .collect()
     }
 
+    /// Asks the admin API to reload the configuration file.
+    pub fn reload(&self) -> Reply {
+        let request = Request::post("/admin/reload")
+            .header("host", "admin")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        send(self.admin(), request)
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn stop(mut self) -> std::process::ExitStatus {
         self.signal("TERM");
@@ -388,6 +397,15 @@ impl Reply {
 
 /// Sends one request over a new HTTP/1.1 connection.
 pub fn send(addr: SocketAddr, request: Request<Full<Bytes>>) -> Reply {
+    exchange(addr, request, false)
+}
+
+/// Sends one request over a new cleartext HTTP/2 connection (prior knowledge).
+pub fn send_h2c(addr: SocketAddr, request: Request<Full<Bytes>>) -> Reply {
+    exchange(addr, request, true)
+}
+
+fn exchange(addr: SocketAddr, request: Request<Full<Bytes>>, http2: bool) -> Reply {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -396,12 +414,22 @@ pub fn send(addr: SocketAddr, request: Request<Full<Bytes>>) -> Reply {
         let stream = tokio::net::TcpStream::connect(addr)
             .await
             .expect("connect to gatehouse");
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(connection);
-        let response = sender.send_request(request).await.expect("response");
-        let (parts, body) = response.into_parts();
+        let response = if http2 {
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            sender.send_request(request).await
+        } else {
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            sender.send_request(request).await
+        };
+        let (parts, body) = response.expect("response").into_parts();
         let body = body.collect().await.expect("response body").to_bytes();
         Reply {
             status: parts.status,
