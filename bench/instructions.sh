@@ -5,7 +5,7 @@
 # where wall-clock benchmarks are too noisy.
 #
 # Each route is measured with two gateway runs under valgrind, of 1,000 and of 1,000 + N
-# requests; the difference divided by N leaves out start-up and shutdown. A Python client
+# requests. Their difference divided by N leaves out start-up and shutdown. A Python client
 # sends keep-alive requests on four connections with an `x-client` header drawn from
 # 100,000 values, the key of both limits. The Redis store timeout is 5 s so that no call,
 # slowed down by valgrind, falls back to the local stand-in.
@@ -15,37 +15,15 @@
 set -eu
 
 requests=${1:-5000}
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
+source "$(dirname "$0")/common.sh"
 origin_port=18290
 gateway_port=18293
 redis_port=18294
-pids=()
 
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-for tool in valgrind nginx redis-server python3 curl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool. On Debian: apt-get install valgrind nginx-light redis-server python3 curl" >&2; exit 1; }
-done
+require_tools valgrind nginx redis-server python3 curl
 cargo build --release -q -p gatehouse --manifest-path "$root/Cargo.toml"
 gatehouse="$root/target/release/gatehouse"
-
-mkdir -p "$work/www"
-printf 'ok\n' > "$work/www/small"
-cat > "$work/origin.conf" <<CONF
-worker_processes 1; daemon off; pid $work/origin.pid; error_log $work/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off; keepalive_requests 1000000;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
-  server { listen 127.0.0.1:$origin_port; root $work/www; location / { default_type text/plain; } }
-}
-CONF
+write_origin $origin_port
 
 # Writes a gateway configuration with the given `rate_limiting` lines.
 write_config() {
@@ -108,7 +86,7 @@ for i in range(count):
         body += connection.recv(65536)
 PY
 
-nginx -c "$work/origin.conf" & pids+=($!)
+nginx -c "$work/origin/nginx.conf" & pids+=($!)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null & pids+=($!)
 sleep 1
 

@@ -16,24 +16,14 @@ set -eu
 rounds=${1:-3}
 seconds=${2:-10}
 connections=${3:-50}
-root=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/common.sh"
 keys="$root/crates/gatehouse/tests/fixtures/jwt"
-work=$(mktemp -d)
-chmod 755 "$work"
 origin_port=18195
 gateway_port=18193
 redis_port=18194
-pids=()
 redis_gateway=$((gateway_port + 10))
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
-for tool in nginx redis-server wrk taskset openssl; do
-  command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
+require_tools nginx redis-server wrk taskset openssl
 cargo build --release -q -p gatehouse --manifest-path "$root/Cargo.toml"
 
 base64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
@@ -43,17 +33,7 @@ signature=$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -sign "$k
 token="$header.$payload.$signature"
 key_hash=$(printf 'bench-key' | "$root/target/release/gatehouse" hash-key)
 
-mkdir -p "$work/www"
-printf 'ok\n' > "$work/www/small"
-cat > "$work/origin.conf" <<CONF
-worker_processes 1; daemon off; pid $work/origin.pid; error_log $work/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off; keepalive_requests 1000000;
-  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work; uwsgi_temp_path $work; scgi_temp_path $work;
-  server { listen 127.0.0.1:$origin_port backlog=4096; root $work/www; location / { default_type text/plain; } }
-}
-CONF
+write_origin $origin_port
 
 cat > "$work/gatehouse.yaml" <<CONF
 listeners:
@@ -116,7 +96,7 @@ request = function()
 end
 LUA
 
-taskset -c 0 nginx -c "$work/origin.conf" & pids+=($!)
+taskset -c 0 nginx -c "$work/origin/nginx.conf" & pids+=($!)
 taskset -c 0 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null & pids+=($!)
 taskset -c 0 "$root/target/release/gatehouse" run --workers 1 --config "$work/gatehouse.yaml" >/dev/null 2>"$work/gatehouse.log" & memory_pid=$!; pids+=($!)
 taskset -c 0 "$root/target/release/gatehouse" run --workers 1 --config "$work/gatehouse-redis.yaml" >/dev/null 2>"$work/gatehouse-redis.log" & redis_pid=$!; pids+=($!)

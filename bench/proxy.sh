@@ -14,56 +14,18 @@ set -eu
 rounds=${1:-3}
 seconds=${2:-10}
 connections=${3:-50}
-root=$(cd "$(dirname "$0")/.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
+source "$(dirname "$0")/common.sh"
 origin_port=18090
 nginx_port=18091
 gatehouse_port=18092
-pids=()
 
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-for tool in nginx wrk taskset; do
-  command -v "$tool" >/dev/null || { echo "missing $tool; install it (Debian: apt-get install nginx-light wrk util-linux)" >&2; exit 1; }
-done
-
+require_tools nginx wrk taskset
 cargo build --release -q -p gatehouse --manifest-path "$root/Cargo.toml"
 gatehouse="$root/target/release/gatehouse"
 
-mkdir -p "$work/www" "$work/origin" "$work/proxy"
-printf 'ok\n' > "$work/www/small"
-head -c 16384 /dev/zero | tr '\0' 'x' > "$work/www/16k"
-
-nginx_common() {
-  cat <<CONF
-worker_processes 1;
-daemon off;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $1; proxy_temp_path $1; fastcgi_temp_path $1; uwsgi_temp_path $1; scgi_temp_path $1;
-  keepalive_requests 1000000;
-CONF
-}
-
-{ nginx_common "$work/origin"; cat <<CONF
-  server {
-    listen 127.0.0.1:$origin_port backlog=4096;
-    root $work/www;
-    location / { default_type text/plain; }
-  }
-}
-CONF
-} > "$work/origin/nginx.conf"
-
-{ nginx_common "$work/proxy"; cat <<CONF
+write_origin $origin_port
+mkdir -p "$work/proxy"
+{ nginx_head "$work/proxy"; cat <<CONF
   upstream origin { server 127.0.0.1:$origin_port; keepalive 128; }
   server {
     listen 127.0.0.1:$nginx_port backlog=4096;
