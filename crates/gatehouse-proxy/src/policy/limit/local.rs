@@ -5,9 +5,9 @@
 //! 64-bit SipHash of their id under a per-process random key, fed from the id's parts, so a
 //! request allocates nothing to find them. A rate limit entry is its key and its TAT (16
 //! bytes), and the TAT is also its expiry. Quota entries keep their count, the end of their
-//! window and their id, for the state file. Entries expire when their state equals a fresh one (a
-//! rate limit fully refilled, a quota window over), and a sweep removes them, so memory stays
-//! bounded by the keys active recently.
+//! window and their id, for the state file. Entries expire when their state equals a fresh
+//! one (a rate limit fully refilled, a quota window over), and a sweep removes them, so
+//! memory stays bounded by the keys active recently.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
