@@ -26,6 +26,7 @@ fn with_route(rest: &[&str]) -> String {
 }
 
 const FULL_EXAMPLE: &[&str] = &[
+    "    auth: { methods: [\"jwt:corp\"] }",
     "    rate_limits:",
     "      - { key: client_ip, limit: 100, per: 1m }",
     "      - { key: route, limit: 1000, per: 1s, group: shared-pool }",
@@ -59,6 +60,13 @@ const FULL_EXAMPLE: &[&str] = &[
     "      - { limit: 1000000, per: hour }",
     "  - id: walk-in",
     "    plan: free",
+    "authentication:",
+    "  jwt:",
+    "    - name: corp",
+    "      issuer: \"https://idp.example.com/\"",
+    "      audiences: [gatehouse]",
+    "      jwks_url: \"https://idp.example.com/jwks.json\"",
+    "      algorithms: [RS256]",
 ];
 
 fn limit(key: LimitKey, limit: u64, per: Duration, burst: u64) -> RateLimit {
@@ -287,6 +295,24 @@ fn limit_finer_than_a_microsecond() {
         help(&problem),
         "lower limit to at most 1000 or lengthen per"
     );
+}
+
+#[test]
+fn claim_key_needs_claim_authentication() {
+    let claim_limit = "      - { key: \"claim:org\", limit: 20, per: 1s }";
+    let api_key_only = with_route(&[
+        "    auth: { methods: [api_key] }",
+        "    rate_limits:",
+        claim_limit,
+    ]);
+    let problem = single(&api_key_only);
+    assert_eq!(problem.path, "routes[0].rate_limits[0].key");
+    assert_eq!(problem.line, 14);
+    assert!(problem.message.contains("needs claims"), "{problem}");
+    assert!(help(&problem).contains("`jwt:NAME`"), "{problem}");
+
+    let without_auth = with_route(&["    rate_limits:", claim_limit]);
+    assert_eq!(single(&without_auth).path, "routes[0].rate_limits[0].key");
 }
 
 #[test]

@@ -80,6 +80,32 @@ pub(super) fn rate_limits(
     Some(limits)
 }
 
+/// Reports each `claim:` key of a route whose authentication cannot produce claims, where
+/// every request would count under one missing claim.
+pub(super) fn reject_claim_keys(
+    list: Option<&SpannedList<file::RateLimit>>,
+    path: &str,
+    report: &mut Report,
+) {
+    let items = list.map_or(&[][..], |list| list.value.as_slice());
+    for (index, item) in items.iter().enumerate() {
+        let Some(key) = &item.value.key else {
+            continue;
+        };
+        if !key.value.starts_with("claim:") {
+            continue;
+        }
+        let message = format!(
+            "rate limit key {:?} needs claims, but the route has no JWT or introspection \
+             authentication, so every request would count together",
+            key.value
+        );
+        let help = "add a `jwt:NAME` or `introspection:NAME` method to the route's `auth`, or \
+                    key the limit by `consumer`, `client_ip` or `header:NAME`";
+        report.error(key, &format!("{path}[{index}].key"), message, help);
+    }
+}
+
 fn rate_limit(
     file: &file::RateLimit,
     path: &str,

@@ -125,6 +125,15 @@ fn route(
         LimitOwner::Route,
         report,
     );
+    // Any method but `api_key` may bring claims. A misspelled method has its own error.
+    let claims_possible = file
+        .auth
+        .as_ref()
+        .and_then(|auth| auth.value.methods.as_ref())
+        .is_some_and(|methods| methods.value.iter().any(|method| method.value != "api_key"));
+    if !claims_possible {
+        rate_limits::reject_claim_keys(file.rate_limits.as_ref(), &key_path("rate_limits"), report);
+    }
 
     let (path_match, facts, path_value) = matched?;
     Some(CheckedRoute {
