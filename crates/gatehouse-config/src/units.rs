@@ -6,11 +6,17 @@
 
 use std::time::Duration;
 
-const DURATION_HELP: &str = "write a whole number and a unit: 250ms, 5s, 1m or 1h";
+const DURATION_HELP: &str = "write a whole number and a unit: 250ms, 5s, 1m, 1h or 1d";
 const SIZE_HELP: &str = "write a whole number and a unit: 512B, 100KB, 64KiB, 10MiB or 1GiB \
                          (KiB, MiB and GiB are powers of 1024; KB, MB and GB of 1000)";
 
-const DURATION_UNITS: &[(&str, u64)] = &[("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)];
+const DURATION_UNITS: &[(&str, u64)] = &[
+    ("ms", 1),
+    ("s", 1_000),
+    ("m", 60_000),
+    ("h", 3_600_000),
+    ("d", 86_400_000),
+];
 const SIZE_UNITS: &[(&str, u64)] = &[
     ("B", 1),
     ("KB", 1_000),
@@ -158,6 +164,7 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3_600)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
     }
 
@@ -167,7 +174,7 @@ mod tests {
         assert_eq!(error.problem(), "invalid duration \"5\": missing unit");
         assert_eq!(
             error.to_string(),
-            "invalid duration \"5\": missing unit; write a whole number and a unit: 250ms, 5s, 1m or 1h"
+            "invalid duration \"5\": missing unit; write a whole number and a unit: 250ms, 5s, 1m, 1h or 1d"
         );
     }
 

@@ -376,7 +376,7 @@ fn duration_without_unit() {
     assert_eq!(diagnostic.column, 16);
     assert_eq!(diagnostic.path, "upstreams[0].timeouts.connect");
     assert_eq!(diagnostic.message, "invalid duration \"5\": missing unit");
-    assert!(help(&diagnostic).contains("250ms, 5s, 1m or 1h"));
+    assert!(help(&diagnostic).contains("250ms, 5s, 1m, 1h or 1d"));
 }
 
 #[test]

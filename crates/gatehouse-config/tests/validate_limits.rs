@@ -316,6 +316,16 @@ fn claim_key_needs_claim_authentication() {
 }
 
 #[test]
+fn rate_limit_per_day() {
+    let config = valid(&with_route(&[
+        "    rate_limits:",
+        "      - { key: client_ip, limit: 1000, per: 1d }",
+    ]));
+    let limit = &config.routes[0].rate_limits[0];
+    assert_eq!(limit.per, Duration::from_secs(86_400));
+}
+
+#[test]
 fn invalid_rate_limit_per() {
     let text = with_route(&[
         "    rate_limits:",
