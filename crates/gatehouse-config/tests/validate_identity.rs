@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{at_path, help, problems, single, temp_dir, valid, with_base, write};
+use common::{at_path, help, problems, single, temp_dir, valid, with_base, write, CORP_JWT};
 use gatehouse_config::keys::{format_key_hash, hash_api_key};
 use gatehouse_config::model::{AuthMethod, IpNetwork, JwtKeys, Secret};
 use gatehouse_config::redact::redacted_json;
@@ -102,17 +102,7 @@ fn load_full_example() -> Config {
 /// `with_base` plus an `authentication` section with the JWT provider `corp` on lines 8-14,
 /// so `rest` starts at line 15.
 fn with_corp(rest: &[&str]) -> String {
-    let mut lines = vec![
-        "authentication:",
-        "  jwt:",
-        "    - name: corp",
-        "      issuer: \"https://idp.example.com/\"",
-        "      audiences: [gatehouse]",
-        "      jwks_url: \"https://idp.example.com/jwks.json\"",
-        "      algorithms: [RS256]",
-    ];
-    lines.extend_from_slice(rest);
-    with_base(&lines)
+    with_base(&[CORP_JWT, rest].concat())
 }
 
 /// `with_base` plus a route `prices` whose `auth:` key is on line 12, so `auth_lines` start

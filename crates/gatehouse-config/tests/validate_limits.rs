@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{at_path, help, problems, single, temp_dir, valid, with_base, write, yaml};
+use common::{at_path, help, problems, single, temp_dir, valid, with_base, write, yaml, CORP_JWT};
 use gatehouse_config::load_file;
 use gatehouse_config::model::{
     LimitHeaders, LimitKey, LimitStore, OnStoreError, Quota, QuotaWindow, RateLimit, RateLimiting,
@@ -60,14 +60,12 @@ const FULL_EXAMPLE: &[&str] = &[
     "      - { limit: 1000000, per: hour }",
     "  - id: walk-in",
     "    plan: free",
-    "authentication:",
-    "  jwt:",
-    "    - name: corp",
-    "      issuer: \"https://idp.example.com/\"",
-    "      audiences: [gatehouse]",
-    "      jwks_url: \"https://idp.example.com/jwks.json\"",
-    "      algorithms: [RS256]",
 ];
+
+/// The full example on a route, with the JWT provider its claim limit needs.
+fn full_example() -> String {
+    with_route(&[FULL_EXAMPLE, CORP_JWT].concat())
+}
 
 fn limit(key: LimitKey, limit: u64, per: Duration, burst: u64) -> RateLimit {
     RateLimit {
@@ -81,7 +79,7 @@ fn limit(key: LimitKey, limit: u64, per: Duration, burst: u64) -> RateLimit {
 
 #[test]
 fn full_example_model() {
-    let config = valid(&with_route(FULL_EXAMPLE));
+    let config = valid(&full_example());
     let second = Duration::from_secs(1);
 
     let route = &config.routes[0].rate_limits;
@@ -132,7 +130,7 @@ fn full_example_model() {
 
 #[test]
 fn full_example_settings() {
-    let settings = valid(&with_route(FULL_EXAMPLE)).rate_limiting;
+    let settings = valid(&full_example()).rate_limiting;
     assert_eq!(settings.store, LimitStore::Redis);
     assert_eq!(settings.state_file, None);
     assert_eq!(settings.state_interval, Duration::from_secs(30));
@@ -149,7 +147,7 @@ fn full_example_settings() {
 
 #[test]
 fn redacted_json_hides_redis_password() {
-    let json = redacted_json(&valid(&with_route(FULL_EXAMPLE)));
+    let json = redacted_json(&valid(&full_example()));
     let text = json.to_string();
     assert!(!text.contains("secret"), "{text}");
     let settings = &json["rate_limiting"];

@@ -14,6 +14,17 @@ pub fn yaml(lines: &[&str]) -> String {
     text
 }
 
+/// An `authentication` section with the JWT provider `corp`, seven lines long.
+pub const CORP_JWT: &[&str] = &[
+    "authentication:",
+    "  jwt:",
+    "    - name: corp",
+    "      issuer: \"https://idp.example.com/\"",
+    "      audiences: [gatehouse]",
+    "      jwks_url: \"https://idp.example.com/jwks.json\"",
+    "      algorithms: [RS256]",
+];
+
 /// Returns a listener (lines 1-3) and an upstream `prices` (lines 4-7) followed by `rest`,
 /// which therefore starts at line 8.
 pub fn with_base(rest: &[&str]) -> String {
