@@ -47,9 +47,9 @@ routes:
     upstream: origin
     rewrite: { strip_prefix: /plain }
   - name: limited
-    match: { path_prefix: /limited }
+    match: { path_prefix: /limit }
     upstream: origin
-    rewrite: { strip_prefix: /limited }
+    rewrite: { strip_prefix: /limit }
     rate_limits:
       - { key: "header:x-client", limit: 1000000, per: 1s }
 CONF
@@ -117,7 +117,7 @@ while read -r name config path; do
   printf '%-28s %14s %12s\n' "$name" "$per" $((per - plain))
 done <<ROUTES
 plain memory.yaml /plain/small
-local_limit memory.yaml /limited/small
-local_limit_headers_off memory-off.yaml /limited/small
-redis_limit redis.yaml /limited/small
+local_limit memory.yaml /limit/small
+local_limit_headers_off memory-off.yaml /limit/small
+redis_limit redis.yaml /limit/small
 ROUTES

@@ -112,7 +112,10 @@ async fn limit(
     if checks.list.is_empty() {
         return Ok(());
     }
-    let verdict = shared.limits.check(&checks, &shared.metrics).await?;
+    let verdict = match shared.limits.is_local() {
+        true => shared.limits.check_local(checks),
+        false => shared.limits.check(checks, &shared.metrics).await?,
+    };
     let plan = subject
         .consumer
         .and_then(|consumer| config.consumers[consumer].plan)

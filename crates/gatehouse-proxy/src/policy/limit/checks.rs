@@ -15,12 +15,13 @@ use std::hash::Hasher;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use gatehouse_config::model::{Config, LimitKey, Quota, QuotaWindow, RateLimit};
 use http::{HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 
 use super::text::InlineText;
-use super::{policy_text, window, PolicyName, Spec};
+use super::{fields, policy_text, window, PolicyName, Spec};
 use crate::policy::auth::Identity;
 
 /// Request facts that limits key on.
@@ -40,6 +41,9 @@ pub struct Check<'a> {
     pub key: KeyText<'a>,
     pub policy: PolicyName,
     pub spec: Spec,
+    /// The start of the draft response lines for this check (`fields::draft_head`), when
+    /// its limit set announces all the request's policies.
+    pub draft_head: Option<&'a Bytes>,
 }
 
 impl Check<'_> {
@@ -59,7 +63,14 @@ impl Check<'_> {
     pub fn push_id(&self, out: &mut String) {
         out.push_str(self.prefix);
         out.push_str(self.key.tag);
-        out.push_str(self.key.value());
+        out.push_str(std::str::from_utf8(self.key.value()).unwrap_or_default());
+    }
+
+    /// Appends the counter id to `out`, which marks itself overflowed when it does not fit.
+    pub fn push_id_bytes<const N: usize>(&self, out: &mut InlineText<N>) {
+        out.push(self.prefix.as_bytes());
+        out.push(self.key.tag.as_bytes());
+        out.push(self.key.value());
     }
 
     /// Feeds the counter id to `hasher` as the same bytes that `id` returns, without
@@ -67,7 +78,7 @@ impl Check<'_> {
     pub fn hash_id(&self, hasher: &mut impl Hasher) {
         hasher.write(self.prefix.as_bytes());
         hasher.write(self.key.tag.as_bytes());
-        hasher.write(self.key.value().as_bytes());
+        hasher.write(self.key.value());
     }
 }
 
@@ -84,7 +95,7 @@ pub struct KeyText<'a> {
 
 #[derive(Debug, Clone)]
 enum KeyValue<'a> {
-    Borrowed(&'a str),
+    Borrowed(&'a [u8]),
     Inline(KeyBuffer),
 }
 
@@ -97,6 +108,11 @@ impl Default for KeyText<'_> {
 
 impl<'a> KeyText<'a> {
     fn borrowed(tag: &'static str, value: &'a str) -> Self {
+        KeyText::borrowed_bytes(tag, value.as_bytes())
+    }
+
+    /// Returns a key text of printable ASCII bytes.
+    fn borrowed_bytes(tag: &'static str, value: &'a [u8]) -> Self {
         KeyText {
             tag,
             value: KeyValue::Borrowed(value),
@@ -110,10 +126,11 @@ impl<'a> KeyText<'a> {
         }
     }
 
-    fn value(&self) -> &str {
+    /// Returns the value: printable ASCII.
+    fn value(&self) -> &[u8] {
         match &self.value {
             KeyValue::Borrowed(text) => text,
-            KeyValue::Inline(text) => text.as_str(),
+            KeyValue::Inline(text) => text.as_bytes().unwrap_or_default(),
         }
     }
 }
@@ -135,6 +152,7 @@ struct Entry {
     key: LimitKey,
     policy: PolicyName,
     spec: Spec,
+    draft_head: Option<Bytes>,
 }
 
 struct ConsumerLimits {
@@ -194,37 +212,43 @@ impl LimitTable {
 
 impl LimitSet {
     fn new<'a>(entries: impl Iterator<Item = (String, PolicyName, &'a RateLimit)>) -> Self {
-        let limits: Vec<Entry> = entries
+        let mut limits: Vec<Entry> = entries
             .map(|(prefix, policy, limit)| Entry {
                 prefix: prefix.into_boxed_str(),
                 key: limit.key.clone(),
                 policy,
                 spec: rate_spec(limit),
+                draft_head: None,
             })
             .collect();
         let text = policy_text(limits.iter().map(|entry| (entry.policy, &entry.spec)));
+        let policy_field = HeaderValue::from_str(&text)
+            .ok()
+            .filter(|_| !limits.is_empty());
+        if let Some(field) = &policy_field {
+            for entry in &mut limits {
+                entry.draft_head = Some(fields::draft_head(field, entry.policy));
+            }
+        }
         LimitSet {
-            policy_field: HeaderValue::from_str(&text)
-                .ok()
-                .filter(|_| !limits.is_empty()),
+            policy_field,
             limits,
         }
     }
 
     fn push_checks<'a>(
         &'a self,
-        checks: &mut Vec<Check<'a>>,
+        checks: &mut impl Extend<Check<'a>>,
         config: &'a Config,
         subject: &Subject<'a>,
     ) {
-        for entry in &self.limits {
-            checks.push(Check {
-                prefix: &entry.prefix,
-                key: key_text(config, &entry.key, subject),
-                policy: entry.policy,
-                spec: entry.spec,
-            });
-        }
+        checks.extend(self.limits.iter().map(|entry| Check {
+            prefix: &entry.prefix,
+            key: key_text(config, &entry.key, subject),
+            policy: entry.policy,
+            spec: entry.spec,
+            draft_head: entry.draft_head.as_ref(),
+        }));
     }
 }
 
@@ -250,6 +274,7 @@ impl QuotaEntry {
                 window_end_us: end * 1_000_000,
                 window_us: (end - start) * 1_000_000,
             },
+            draft_head: None,
         }
     }
 }
@@ -289,10 +314,16 @@ pub fn for_request<'a>(
         &consumer_limits.rates.policy_field,
     ) {
         (field, None) | (None, field) if consumer_limits.quotas.is_empty() => field.clone(),
-        _ => HeaderValue::from_str(&policy_text(
-            list.iter().map(|check| (check.policy, &check.spec)),
-        ))
-        .ok(),
+        _ => {
+            // Several limit sets announce their policies together, so no prepared head applies.
+            for check in &mut list {
+                check.draft_head = None;
+            }
+            HeaderValue::from_str(&policy_text(
+                list.iter().map(|check| (check.policy, &check.spec)),
+            ))
+            .ok()
+        }
     };
     Checks { list, policy_field }
 }
@@ -356,10 +387,7 @@ fn key_text<'a>(config: &'a Config, key: &LimitKey, subject: &Subject<'a>) -> Ke
         LimitKey::ClientIp => address_text(subject.client_ip),
         LimitKey::Route => KeyText::borrowed("all", ""),
         LimitKey::Header(name) => match subject.headers.get(name) {
-            Some(value) => match value.to_str() {
-                Ok(text) => compact_text("h=", text),
-                Err(_) => digest_text("h=", value.as_bytes()),
-            },
+            Some(value) => compact_bytes("h=", value.as_bytes()),
             None => KeyText::borrowed("h=", ""),
         },
         LimitKey::Claim(name) => {
@@ -396,12 +424,15 @@ fn address_text(address: IpAddr) -> KeyText<'static> {
 }
 
 /// Returns short printable values as they are and others as a digest.
-fn compact_text<'a>(tag: &'static str, value: &'a str) -> KeyText<'a> {
-    if value.len() <= 64 && value.bytes().all(|byte| byte.is_ascii_graphic()) {
-        KeyText::borrowed(tag, value)
-    } else {
-        digest_text(tag, value.as_bytes())
+fn compact_bytes<'a>(tag: &'static str, value: &'a [u8]) -> KeyText<'a> {
+    if value.len() <= 64 && value.iter().all(u8::is_ascii_graphic) {
+        return KeyText::borrowed_bytes(tag, value);
     }
+    digest_text(tag, value)
+}
+
+fn compact_text<'a>(tag: &'static str, value: &'a str) -> KeyText<'a> {
+    compact_bytes(tag, value.as_bytes())
 }
 
 #[cold]
@@ -418,7 +449,7 @@ fn copied_compact_text(tag: &'static str, value: &str) -> KeyText<'static> {
     match compact_text(tag, value).value {
         KeyValue::Borrowed(text) => {
             let mut copy = KeyBuffer::new();
-            let _ = copy.write_str(text);
+            copy.push(text);
             KeyText::inline(tag, copy)
         }
         KeyValue::Inline(digest) => KeyText::inline(tag, digest),
@@ -448,6 +479,7 @@ mod tests {
                 window_end_us: 1,
                 window_us: 1,
             },
+            draft_head: None,
         }
     }
 

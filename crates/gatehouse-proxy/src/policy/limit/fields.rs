@@ -5,7 +5,7 @@
 //! straight into the response head (`write_to`); HTTP/2 responses get them as header map
 //! entries (`insert_into`). Both format the values with the same functions.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::PolicyName;
@@ -34,15 +34,33 @@ pub struct LimitFields {
 #[derive(Debug, Clone)]
 pub(super) enum Style {
     /// `RateLimit-Policy` (the value, made in advance) and `RateLimit`.
-    Draft(Option<HeaderValue>),
+    Draft {
+        policies: Option<HeaderValue>,
+        /// The HTTP/1.1 lines up to the remaining count (see `draft_head`), made in advance
+        /// when a single limit set announces all the request's policies.
+        head: Option<Bytes>,
+    },
     Legacy,
+}
+
+/// Returns the start of the draft lines that report `policy` among `policies`:
+/// `ratelimit-policy: "route-0";q=10;w=1\r\nratelimit: "route-0";r=`.
+pub(super) fn draft_head(policies: &HeaderValue, policy: PolicyName) -> Bytes {
+    let mut head = BytesMut::new();
+    put_line(&mut head, &RATELIMIT_POLICY, |out| {
+        out.put_slice(policies.as_bytes())
+    });
+    head.put_slice(RATELIMIT.as_str().as_bytes());
+    head.put_slice(b": ");
+    put_name(&mut head, policy);
+    head.freeze()
 }
 
 impl LimitFields {
     /// Returns true when the fields replace a response field named `name`.
     pub fn replaces(&self, name: &str) -> bool {
         let names: &[&HeaderName] = match self.style {
-            Style::Draft(_) => &[&RATELIMIT, &RATELIMIT_POLICY],
+            Style::Draft { .. } => &[&RATELIMIT, &RATELIMIT_POLICY],
             Style::Legacy => &[
                 &X_RATELIMIT_LIMIT,
                 &X_RATELIMIT_REMAINING,
@@ -55,7 +73,17 @@ impl LimitFields {
     /// Writes the fields as lines of an HTTP/1.1 head.
     pub fn write_to(&self, out: &mut BytesMut) {
         match &self.style {
-            Style::Draft(policies) => {
+            Style::Draft {
+                head: Some(head), ..
+            } => {
+                out.put_slice(head);
+                self.put_numbers(out);
+                out.put_slice(b"\r\n");
+            }
+            Style::Draft {
+                policies,
+                head: None,
+            } => {
                 if let Some(policies) = policies {
                     put_line(out, &RATELIMIT_POLICY, |out| {
                         out.put_slice(policies.as_bytes())
@@ -79,7 +107,7 @@ impl LimitFields {
             }
         };
         match &self.style {
-            Style::Draft(policies) => {
+            Style::Draft { policies, .. } => {
                 if let Some(policies) = policies {
                     set(&RATELIMIT_POLICY, policies.as_bytes().to_vec());
                 }
@@ -99,12 +127,12 @@ impl LimitFields {
 
     /// Puts the `RateLimit` value: `"plan-0";r=4;t=2`.
     fn put_current(&self, out: &mut impl BufMut) {
-        let mut digits = itoa::Buffer::new();
-        let (kind, suffix) = self.policy.parts(&mut digits);
-        out.put_slice(b"\"");
-        out.put_slice(kind.as_bytes());
-        out.put_slice(suffix.as_bytes());
-        out.put_slice(b"\";r=");
+        put_name(out, self.policy);
+        self.put_numbers(out);
+    }
+
+    /// Puts the end of the `RateLimit` value: `4;t=2`.
+    fn put_numbers(&self, out: &mut impl BufMut) {
         put_number(out, self.remaining);
         out.put_slice(b";t=");
         put_number(out, self.reset);
@@ -125,6 +153,16 @@ fn put_line(out: &mut BytesMut, name: &HeaderName, value: impl FnOnce(&mut Bytes
     out.put_slice(b": ");
     value(out);
     out.put_slice(b"\r\n");
+}
+
+/// Puts the start of the `RateLimit` value: `"plan-0";r=`.
+fn put_name(out: &mut impl BufMut, policy: PolicyName) {
+    let mut digits = itoa::Buffer::new();
+    let (kind, suffix) = policy.parts(&mut digits);
+    out.put_slice(b"\"");
+    out.put_slice(kind.as_bytes());
+    out.put_slice(suffix.as_bytes());
+    out.put_slice(b"\";r=");
 }
 
 fn put_number(out: &mut impl BufMut, value: u64) {
@@ -148,7 +186,18 @@ mod tests {
     #[test]
     fn written_and_inserted_fields_agree() {
         let policies = HeaderValue::from_static("\"plan-1\";q=10;w=1");
-        for style in [Style::Draft(Some(policies)), Style::Legacy] {
+        let head = draft_head(&policies, PolicyName::Plan(1));
+        for style in [
+            Style::Draft {
+                policies: Some(policies.clone()),
+                head: None,
+            },
+            Style::Draft {
+                policies: Some(policies),
+                head: Some(head),
+            },
+            Style::Legacy,
+        ] {
             let fields = fields(style);
             let mut written = BytesMut::new();
             fields.write_to(&mut written);
@@ -172,8 +221,14 @@ mod tests {
     #[test]
     fn draft_current_value() {
         let mut map = HeaderMap::new();
-        fields(Style::Draft(None)).insert_into(&mut map);
+        let draft = || {
+            fields(Style::Draft {
+                policies: None,
+                head: None,
+            })
+        };
+        draft().insert_into(&mut map);
         assert_eq!(map["ratelimit"], "\"plan-1\";r=4;t=2");
-        assert!(!fields(Style::Draft(None)).replaces("content-length"));
+        assert!(!draft().replaces("content-length"));
     }
 }

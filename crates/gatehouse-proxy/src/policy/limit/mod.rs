@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::HeaderValue;
+
 use gatehouse_config::model::{LimitHeaders, LimitStore, OnStoreError, RateLimiting};
 
 use crate::error::ProxyError;
@@ -155,43 +157,55 @@ impl LimitRuntime {
         &self.settings
     }
 
-    /// Checks and consumes `checks`. Errors only when Redis fails and `on_store_error` is deny.
+    /// Returns true when the counters live in this process, so that `check_local` applies.
+    pub fn is_local(&self) -> bool {
+        self.redis.is_none()
+    }
+
+    /// Checks and consumes `checks` in the memory store, without awaiting.
+    pub fn check_local(&self, checks: Checks<'_>) -> Verdict {
+        let now = checks::unix_now();
+        if let [check] = checks.list.as_slice() {
+            let decision = self.local.check_one(check, now);
+            return self.verdict_one(checks.policy_field, check, &decision);
+        }
+        let decisions = self.local.check(&checks.list, now);
+        self.verdict(checks, &decisions)
+    }
+
+    /// Checks and consumes `checks` in the configured store. Errors only when Redis fails
+    /// and `on_store_error` is deny.
     pub async fn check(
         &self,
-        checks: &Checks<'_>,
+        checks: Checks<'_>,
         metrics: &Metrics,
     ) -> Result<Verdict, ProxyError> {
+        let Some(redis) = self.redis_if_up() else {
+            if self.is_local() {
+                return Ok(self.check_local(checks));
+            }
+            let decisions = self.fallback(&checks.list, checks::unix_now())?;
+            return Ok(self.verdict(checks, &decisions));
+        };
         let list = &checks.list;
         let now = checks::unix_now();
-        let decisions = match self.redis_if_up() {
-            Some(redis) => {
-                let started = Instant::now();
-                // Boxed so that the Redis round trip does not enlarge every request's future.
-                let mut result = Box::pin(redis.check(list)).await;
-                // A connection broken by a Redis restart fails once before the client
-                // reconnects, so a connection error (not a timeout) gets one more try.
-                if let Err(redis_store::RedisError::Redis(_)) = &result {
-                    result = Box::pin(redis.check(list)).await;
-                }
-                metrics
-                    .rate_limit_store_duration
-                    .observe(started.elapsed().as_secs_f64());
-                match result {
-                    Ok((decisions, _)) => {
-                        self.note_redis_up();
-                        decisions
-                    }
-                    Err(err) => self.on_redis_error(err, list, now, metrics)?,
-                }
+        let started = Instant::now();
+        // Boxed so that the Redis round trip does not enlarge every request's future.
+        let mut result = Box::pin(redis.check(list)).await;
+        // A connection broken by a Redis restart fails once before the client reconnects,
+        // so a connection error (not a timeout) gets one more try.
+        if let Err(redis_store::RedisError::Redis(_)) = &result {
+            result = Box::pin(redis.check(list)).await;
+        }
+        metrics
+            .rate_limit_store_duration
+            .observe(started.elapsed().as_secs_f64());
+        let decisions = match result {
+            Ok((decisions, _)) => {
+                self.note_redis_up();
+                decisions
             }
-            None if self.redis.is_some() => self.fallback(list, now)?,
-            None => {
-                if let [check] = list.as_slice() {
-                    let decision = self.local.check_one(check, now);
-                    return Ok(self.verdict(checks, std::slice::from_ref(&decision)));
-                }
-                self.local.check(list, now)
-            }
+            Err(err) => self.on_redis_error(err, list, now, metrics)?,
         };
         Ok(self.verdict(checks, &decisions))
     }
@@ -244,17 +258,18 @@ impl LimitRuntime {
         }
     }
 
-    fn verdict(&self, checks: &Checks<'_>, decisions: &[Decision]) -> Verdict {
+    fn verdict(&self, checks: Checks<'_>, decisions: &[Decision]) -> Verdict {
+        let Checks { list, policy_field } = checks;
         let mut rejected = Vec::new();
         let mut retry_after = 0;
         let mut only_quotas = true;
         // The fields report the policy with the fewest requests remaining, a rejecting one
         // first.
         let mut tightest: Option<(&Check<'_>, &Decision)> = None;
-        for (check, decision) in checks.list.iter().zip(decisions) {
+        for (check, decision) in list.iter().zip(decisions) {
             if !decision.allowed {
                 rejected.push(check.policy);
-                retry_after = retry_after.max(decision.retry_after_us.div_ceil(1_000_000).max(1));
+                retry_after = retry_after.max(retry_after_seconds(decision));
                 only_quotas &= matches!(check.spec, Spec::Quota { .. });
             }
             let rank = |decision: &Decision| (decision.allowed, decision.remaining);
@@ -267,20 +282,44 @@ impl LimitRuntime {
             retry_after,
             quota_exceeded: !rejected.is_empty() && only_quotas,
             rejected,
-            fields: tightest.and_then(|(check, decision)| self.fields(checks, check, decision)),
+            fields: tightest
+                .and_then(|(check, decision)| self.fields(policy_field, check, decision)),
+        }
+    }
+
+    /// Returns the verdict for a request with a single check.
+    fn verdict_one(
+        &self,
+        policy_field: Option<HeaderValue>,
+        check: &Check<'_>,
+        decision: &Decision,
+    ) -> Verdict {
+        let rejected = match decision.allowed {
+            true => Vec::new(),
+            false => vec![check.policy],
+        };
+        Verdict {
+            allowed: decision.allowed,
+            retry_after: retry_after_seconds(decision),
+            quota_exceeded: !decision.allowed && matches!(check.spec, Spec::Quota { .. }),
+            rejected,
+            fields: self.fields(policy_field, check, decision),
         }
     }
 
     /// Returns the response fields that report `decision` of `check`.
     fn fields(
         &self,
-        checks: &Checks<'_>,
+        policy_field: Option<HeaderValue>,
         check: &Check<'_>,
         decision: &Decision,
     ) -> Option<LimitFields> {
         let style = match self.settings.headers {
             LimitHeaders::Off => return None,
-            LimitHeaders::Draft => Style::Draft(checks.policy_field.clone()),
+            LimitHeaders::Draft => Style::Draft {
+                policies: policy_field,
+                head: check.draft_head.cloned(),
+            },
             LimitHeaders::Legacy => Style::Legacy,
         };
         // A rejected request reports when it may be retried, like `Retry-After`.
@@ -385,6 +424,15 @@ impl LimitRuntime {
                 }
             }
         });
+    }
+}
+
+/// Returns the whole seconds, at least 1, that a rejected request waits before a retry can
+/// pass. An allowed request gets 0.
+fn retry_after_seconds(decision: &Decision) -> u64 {
+    match decision.allowed {
+        true => 0,
+        false => decision.retry_after_us.div_ceil(1_000_000).max(1),
     }
 }
 
