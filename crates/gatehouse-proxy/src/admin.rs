@@ -163,7 +163,7 @@ async fn consumer_usage(shared: &Shared, consumer: &str, method: &Method) -> Res
         config,
         index,
         &subject,
-        checks::unix_now(),
+        shared.limits.clock().now(),
     );
     let outcome = match *method {
         Method::GET | Method::HEAD => shared

@@ -108,13 +108,15 @@ async fn limit(
         client_ip: client,
         headers: request.headers(),
     };
-    let checks = checks::for_request(&snapshot.limits, config, matched.route, &subject);
+    // The request's arrival time, so that the limiter reads no clock of its own.
+    let now = shared.limits.clock().unix_us(exchange.started);
+    let checks = checks::for_request(&snapshot.limits, config, matched.route, &subject, now);
     if checks.list.is_empty() {
         return Ok(());
     }
     let verdict = match shared.limits.is_local() {
-        true => shared.limits.check_local(checks),
-        false => shared.limits.check(checks, &shared.metrics).await?,
+        true => shared.limits.check_local(checks, now),
+        false => shared.limits.check(checks, now, &shared.metrics).await?,
     };
     let plan = subject
         .consumer

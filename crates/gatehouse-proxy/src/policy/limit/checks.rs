@@ -11,9 +11,9 @@
 //! can, so building the checks formats nothing.
 
 use std::fmt::Write;
-use std::hash::Hasher;
+use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
 use std::net::IpAddr;
-use std::time::SystemTime;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use gatehouse_config::model::{Config, LimitKey, Quota, QuotaWindow, RateLimit};
@@ -41,6 +41,8 @@ pub struct Check<'a> {
     pub key: KeyText<'a>,
     pub policy: PolicyName,
     pub spec: Spec,
+    /// The id hasher with `prefix` already written, made once per limit.
+    pub prefix_hash: &'a DefaultHasher,
     /// The start of the draft response lines for this check (`fields::draft_head`), when
     /// its limit set announces all the request's policies.
     pub draft_head: Option<&'a Bytes>,
@@ -66,19 +68,13 @@ impl Check<'_> {
         out.push_str(std::str::from_utf8(self.key.value()).unwrap_or_default());
     }
 
-    /// Appends the counter id to `out`, which marks itself overflowed when it does not fit.
-    pub fn push_id_bytes<const N: usize>(&self, out: &mut InlineText<N>) {
-        out.push(self.prefix.as_bytes());
-        out.push(self.key.tag.as_bytes());
-        out.push(self.key.value());
-    }
-
-    /// Feeds the counter id to `hasher` as the same bytes that `id` returns, without
-    /// building it.
-    pub fn hash_id(&self, hasher: &mut impl Hasher) {
-        hasher.write(self.prefix.as_bytes());
+    /// Returns the 64-bit hash of the counter id under the process's `id_hasher`, from the
+    /// prefix hash made in advance.
+    pub fn id_hash(&self) -> u64 {
+        let mut hasher = self.prefix_hash.clone();
         hasher.write(self.key.tag.as_bytes());
         hasher.write(self.key.value());
+        hasher.finish()
     }
 }
 
@@ -149,6 +145,7 @@ struct LimitSet {
 
 struct Entry {
     prefix: Box<str>,
+    prefix_hash: DefaultHasher,
     key: LimitKey,
     policy: PolicyName,
     spec: Spec,
@@ -162,6 +159,7 @@ struct ConsumerLimits {
 
 struct QuotaEntry {
     prefix: Box<str>,
+    prefix_hash: DefaultHasher,
     window: QuotaWindow,
     limit: u64,
 }
@@ -214,6 +212,7 @@ impl LimitSet {
     fn new<'a>(entries: impl Iterator<Item = (String, PolicyName, &'a RateLimit)>) -> Self {
         let mut limits: Vec<Entry> = entries
             .map(|(prefix, policy, limit)| Entry {
+                prefix_hash: prefix_hash(&prefix),
                 prefix: prefix.into_boxed_str(),
                 key: limit.key.clone(),
                 policy,
@@ -244,6 +243,7 @@ impl LimitSet {
     ) {
         checks.extend(self.limits.iter().map(|entry| Check {
             prefix: &entry.prefix,
+            prefix_hash: &entry.prefix_hash,
             key: key_text(config, &entry.key, subject),
             policy: entry.policy,
             spec: entry.spec,
@@ -254,8 +254,10 @@ impl LimitSet {
 
 impl QuotaEntry {
     fn new(consumer: &str, quota: &Quota) -> Self {
+        let prefix = format!("q:{consumer}:{}:", window::name(quota.per));
         QuotaEntry {
-            prefix: format!("q:{consumer}:{}:", window::name(quota.per)).into_boxed_str(),
+            prefix_hash: prefix_hash(&prefix),
+            prefix: prefix.into_boxed_str(),
             window: quota.per,
             limit: quota.limit,
         }
@@ -267,6 +269,7 @@ impl QuotaEntry {
         let _ = start_text.write_str(itoa::Buffer::new().format(start));
         Check {
             prefix: &self.prefix,
+            prefix_hash: &self.prefix_hash,
             key: KeyText::inline("", start_text),
             policy: PolicyName::Quota(window::name(self.window)),
             spec: Spec::Quota {
@@ -285,12 +288,13 @@ pub struct Checks<'a> {
     pub policy_field: Option<HeaderValue>,
 }
 
-/// Returns the checks for a request on route `route`.
+/// Returns the checks for a request on route `route` at `now` (Unix microseconds).
 pub fn for_request<'a>(
     table: &'a LimitTable,
     config: &'a Config,
     route: usize,
     subject: &Subject<'a>,
+    now: u64,
 ) -> Checks<'a> {
     let route_limits = &table.routes[route];
     let consumer_limits = subject.consumer.map(|consumer| &table.consumers[consumer]);
@@ -307,7 +311,6 @@ pub fn for_request<'a>(
     consumer_limits
         .rates
         .push_checks(&mut list, config, subject);
-    let now = unix_now();
     list.extend(consumer_limits.quotas.iter().map(|quota| quota.check(now)));
     let policy_field = match (
         &route_limits.policy_field,
@@ -456,22 +459,28 @@ fn copied_compact_text(tag: &'static str, value: &str) -> KeyText<'static> {
     }
 }
 
-/// Microseconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs() * 1_000_000 + u64::from(elapsed.subsec_micros()))
-        .unwrap_or(0)
+/// Returns a hasher of counter ids under a random key drawn once per process, so that keys
+/// stay the same across reloads and clients cannot choose ids whose hashes collide.
+pub fn id_hasher() -> DefaultHasher {
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    KEY.get_or_init(RandomState::new).build_hasher()
+}
+
+/// Returns `id_hasher` with `prefix` written.
+pub fn prefix_hash(prefix: &str) -> DefaultHasher {
+    let mut hasher = id_hasher();
+    hasher.write(prefix.as_bytes());
+    hasher
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::hash::{BuildHasher, RandomState};
 
     fn check<'a>(prefix: &'a str, key: KeyText<'a>) -> Check<'a> {
         Check {
             prefix,
+            prefix_hash: Box::leak(Box::new(prefix_hash(prefix))),
             key,
             policy: PolicyName::Route(0),
             spec: Spec::Quota {
@@ -484,8 +493,7 @@ mod tests {
     }
 
     #[test]
-    fn hashing_the_parts_equals_hashing_the_id() {
-        let state = RandomState::new();
+    fn id_hash_equals_hash_of_id() {
         let address = address_text("192.0.2.10".parse().unwrap());
         for check in [
             check("r:prices:0:", address),
@@ -493,11 +501,9 @@ mod tests {
             check("r:prices:0:", compact_text("h=", &"x".repeat(100))),
             check("q:acme:month:", KeyText::borrowed("", "1764547200")),
         ] {
-            let mut parts = state.build_hasher();
-            check.hash_id(&mut parts);
-            let mut whole = state.build_hasher();
+            let mut whole = id_hasher();
             whole.write(check.id().as_bytes());
-            assert_eq!(parts.finish(), whole.finish(), "{}", check.id());
+            assert_eq!(check.id_hash(), whole.finish(), "{}", check.id());
         }
     }
 

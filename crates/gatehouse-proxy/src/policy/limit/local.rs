@@ -2,27 +2,23 @@
 //!
 //! A request's limits are checked under the locks of all their shards, taken in shard order,
 //! so that a request either consumes from every limit or from none. Counters are keyed by a
-//! 64-bit SipHash of their id under a per-process random key, fed from the id's parts, so a
-//! request allocates nothing to find them. A rate limit entry is its key and its TAT (16
+//! 64-bit SipHash of their id under a per-process random key, continued from a hash of the
+//! id's prefix made once per limit, so a request allocates nothing to find them. A rate limit entry is its key and its TAT (16
 //! bytes), and the TAT is also its expiry. Quota entries keep their count, the end of their
 //! window and their id, for the state file. Entries expire when their state equals a fresh
 //! one (a rate limit fully refilled, a quota window over), and a sweep removes them, so
 //! memory stays bounded by the keys active recently.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
-use super::checks::Check;
+use super::checks::{self, Check};
 use super::gcra::{self, Decision};
-use super::text::InlineText;
 use super::{Decisions, Spec};
 
 const SHARDS: usize = 64;
-
-/// The maximum length of a counter id that is hashed from a copy on the stack.
-const ID_ON_STACK: usize = 128;
 
 /// Hasher for keys that are already SipHash outputs.
 #[derive(Default)]
@@ -98,14 +94,12 @@ impl Shard {
 }
 
 pub struct LocalStore {
-    hasher: RandomState,
     shards: Box<[Mutex<Shard>]>,
 }
 
 impl Default for LocalStore {
     fn default() -> Self {
         LocalStore {
-            hasher: RandomState::new(),
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
         }
     }
@@ -118,23 +112,10 @@ fn shard_index(key: u64) -> usize {
 }
 
 impl LocalStore {
-    fn key(&self, id: &str) -> u64 {
-        let mut hasher = self.hasher.build_hasher();
+    /// Returns the key of a counter: the hash of its id, as `Check::id_hash` computes it.
+    fn key(id: &str) -> u64 {
+        let mut hasher = checks::id_hasher();
         hasher.write(id.as_bytes());
-        hasher.finish()
-    }
-
-    /// Returns `key` of the check's id. SipHash takes one write faster than three short ones,
-    /// so an id of up to `ID_ON_STACK` bytes is copied to the stack and hashed whole. A longer
-    /// id is hashed in parts, which gives the same key.
-    fn check_key(&self, check: &Check<'_>) -> u64 {
-        let mut hasher = self.hasher.build_hasher();
-        let mut id = InlineText::<ID_ON_STACK>::new();
-        check.push_id_bytes(&mut id);
-        match id.as_bytes() {
-            Some(bytes) => hasher.write(bytes),
-            None => check.hash_id(&mut hasher),
-        }
         hasher.finish()
     }
 
@@ -149,7 +130,7 @@ impl LocalStore {
         if let [check] = checks {
             return std::iter::once(self.check_one(check, now)).collect();
         }
-        let keys: Vec<u64> = checks.iter().map(|check| self.check_key(check)).collect();
+        let keys: Vec<u64> = checks.iter().map(|check| check.id_hash()).collect();
         let mut shards: Vec<usize> = keys.iter().map(|key| shard_index(*key)).collect();
         shards.sort_unstable();
         shards.dedup();
@@ -175,7 +156,7 @@ impl LocalStore {
 
     /// `check` for the common case of a single limit: one lock, no bookkeeping.
     pub fn check_one(&self, check: &Check<'_>, now: u64) -> Decision {
-        let key = self.check_key(check);
+        let key = check.id_hash();
         let mut shard = self.lock(shard_index(key));
         if let Spec::Rate {
             interval_us, burst, ..
@@ -202,7 +183,7 @@ impl LocalStore {
         checks
             .iter()
             .map(|check| {
-                let key = self.check_key(check);
+                let key = check.id_hash();
                 self.lock(shard_index(key)).stored(key, &check.spec, now)
             })
             .collect()
@@ -210,7 +191,7 @@ impl LocalStore {
 
     pub fn reset(&self, ids: &[String]) {
         for id in ids {
-            let key = self.key(id);
+            let key = Self::key(id);
             self.lock(shard_index(key)).remove(key);
         }
     }
@@ -268,7 +249,7 @@ impl LocalStore {
                 continue;
             };
             if window_end_us > now {
-                let key = self.key(id);
+                let key = Self::key(id);
                 let slot = QuotaSlot {
                     count,
                     window_end_us,
@@ -313,6 +294,7 @@ mod tests {
     fn rate(prefix: &str) -> Check<'_> {
         Check {
             prefix,
+            prefix_hash: Box::leak(Box::new(checks::prefix_hash(prefix))),
             key: Default::default(),
             policy: super::super::PolicyName::Route(0),
             spec: Spec::Rate {

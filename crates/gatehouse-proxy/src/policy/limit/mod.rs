@@ -7,6 +7,7 @@
 //! Redis is tried again after one second.
 
 pub mod checks;
+pub mod clock;
 pub mod fields;
 pub mod gcra;
 pub mod local;
@@ -27,6 +28,7 @@ use crate::error::ProxyError;
 use crate::telemetry::metrics::{Metrics, StoreLabels};
 use crate::upstream::target::now_millis;
 use checks::{Check, Checks};
+use clock::Clock;
 use fields::{LimitFields, Style};
 use gcra::Decision;
 use local::LocalStore;
@@ -134,6 +136,7 @@ pub struct Usage {
 pub struct LimitRuntime {
     settings: RateLimiting,
     local: LocalStore,
+    clock: Clock,
     redis: Option<Arc<RedisStore>>,
     /// `now_millis` until which Redis is skipped after a failure.
     redis_down_until: AtomicU64,
@@ -148,6 +151,7 @@ impl LimitRuntime {
         Arc::new(LimitRuntime {
             settings: settings.clone(),
             local: LocalStore::default(),
+            clock: Clock::new(),
             redis,
             redis_down_until: AtomicU64::new(0),
         })
@@ -162,9 +166,13 @@ impl LimitRuntime {
         self.redis.is_none()
     }
 
-    /// Checks and consumes `checks` in the memory store, without awaiting.
-    pub fn check_local(&self, checks: Checks<'_>) -> Verdict {
-        let now = checks::unix_now();
+    /// Returns the limiter's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Checks and consumes `checks` in the memory store at `now`, without awaiting.
+    pub fn check_local(&self, checks: Checks<'_>, now: u64) -> Verdict {
         if let [check] = checks.list.as_slice() {
             let decision = self.local.check_one(check, now);
             return self.verdict_one(checks.policy_field, check, &decision);
@@ -173,22 +181,22 @@ impl LimitRuntime {
         self.verdict(checks, &decisions)
     }
 
-    /// Checks and consumes `checks` in the configured store. Errors only when Redis fails
-    /// and `on_store_error` is deny.
+    /// Checks and consumes `checks` in the configured store at `now`. Errors only when Redis
+    /// fails and `on_store_error` is deny.
     pub async fn check(
         &self,
         checks: Checks<'_>,
+        now: u64,
         metrics: &Metrics,
     ) -> Result<Verdict, ProxyError> {
         let Some(redis) = self.redis_if_up() else {
             if self.is_local() {
-                return Ok(self.check_local(checks));
+                return Ok(self.check_local(checks, now));
             }
-            let decisions = self.fallback(&checks.list, checks::unix_now())?;
+            let decisions = self.fallback(&checks.list, now)?;
             return Ok(self.verdict(checks, &decisions));
         };
         let list = &checks.list;
-        let now = checks::unix_now();
         let started = Instant::now();
         // Boxed so that the Redis round trip does not enlarge every request's future.
         let mut result = Box::pin(redis.check(list)).await;
@@ -339,7 +347,7 @@ impl LimitRuntime {
 
     /// Reports usage of `checks` without consuming.
     pub async fn usage(&self, checks: &[Check<'_>]) -> Result<Vec<Usage>, ProxyError> {
-        let now = checks::unix_now();
+        let now = self.clock.now();
         let stored = match self.redis.as_deref() {
             Some(redis) => redis.peek(checks).await.map_err(|err| {
                 tracing::warn!(error = %err, "reading rate limit usage from Redis failed");
@@ -379,7 +387,7 @@ impl LimitRuntime {
         let Some(path) = self.state_file() else {
             return;
         };
-        match self.local.load(path, checks::unix_now()) {
+        match self.local.load(path, self.clock.now()) {
             Ok(Some(count)) => {
                 tracing::info!(path = %path.display(), counters = count, "quota counters restored")
             }
@@ -397,7 +405,7 @@ impl LimitRuntime {
         let Some(path) = self.state_file() else {
             return;
         };
-        if let Err(err) = self.local.save(path, checks::unix_now()) {
+        if let Err(err) = self.local.save(path, self.clock.now()) {
             tracing::error!(path = %path.display(), error = %err, "writing the quota state file failed");
         }
     }
@@ -416,7 +424,8 @@ impl LimitRuntime {
                 let Some(runtime) = weak.upgrade() else {
                     return;
                 };
-                let keys = runtime.local.sweep(checks::unix_now());
+                runtime.clock.calibrate();
+                let keys = runtime.local.sweep(runtime.clock.now());
                 keys_gauge.set(keys as i64);
                 if last_save.elapsed() >= runtime.settings.state_interval {
                     runtime.save_state();
