@@ -64,3 +64,37 @@ write_origin() {
 CONF
   } > "$work/origin/nginx.conf"
 }
+
+# Writes to $1 a gateway configuration that listens on port $2 and proxies to the origin on
+# port $3, with the `rate_limiting` lines $4. It has a plain route (`/plain`) and a route
+# (`/limit`) with a rate limit keyed by the `x-client` header, high enough never to reject.
+# Both paths have the same length, so routing costs the same.
+write_limit_config() {
+  cat > "$1" <<CONF
+listeners:
+  - name: public
+    address: "127.0.0.1:$2"
+admin:
+  address: "127.0.0.1:0"
+access_log:
+  format: off
+rate_limiting:
+$4
+upstreams:
+  - name: origin
+    targets:
+      - url: "http://127.0.0.1:$3"
+    max_idle_per_target: 256
+routes:
+  - name: plain
+    match: { path_prefix: /plain }
+    upstream: origin
+    rewrite: { strip_prefix: /plain }
+  - name: limit
+    match: { path_prefix: /limit }
+    upstream: origin
+    rewrite: { strip_prefix: /limit }
+    rate_limits:
+      - { key: "header:x-client", limit: 1000000, per: 1s }
+CONF
+}

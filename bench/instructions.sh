@@ -25,39 +25,10 @@ cargo build --release -q -p gatehouse --manifest-path "$root/Cargo.toml"
 gatehouse="$root/target/release/gatehouse"
 write_origin $origin_port
 
-# Writes a gateway configuration with the given `rate_limiting` lines.
-write_config() {
-  cat > "$1" <<CONF
-listeners:
-  - name: public
-    address: "127.0.0.1:$gateway_port"
-admin:
-  address: "127.0.0.1:0"
-access_log:
-  format: off
-rate_limiting:
-$2
-upstreams:
-  - name: origin
-    targets:
-      - url: "http://127.0.0.1:$origin_port"
-routes:
-  - name: plain
-    match: { path_prefix: /plain }
-    upstream: origin
-    rewrite: { strip_prefix: /plain }
-  - name: limited
-    match: { path_prefix: /limit }
-    upstream: origin
-    rewrite: { strip_prefix: /limit }
-    rate_limits:
-      - { key: "header:x-client", limit: 1000000, per: 1s }
-CONF
-}
-write_config "$work/memory.yaml" "  store: memory"
-write_config "$work/memory-off.yaml" "  store: memory
+write_limit_config "$work/memory.yaml" $gateway_port $origin_port "  store: memory"
+write_limit_config "$work/memory-off.yaml" $gateway_port $origin_port "  store: memory
   headers: off"
-write_config "$work/redis.yaml" "  store: redis
+write_limit_config "$work/redis.yaml" $gateway_port $origin_port "  store: redis
   redis:
     url: \"redis://127.0.0.1:$redis_port/0\"
     timeout: 5s"

@@ -33,38 +33,8 @@ cargo build --release -q -p gatehouse-proxy --example fixed_rate --manifest-path
 client="$root/target/release/examples/fixed_rate"
 write_origin $origin_port
 
-# Writes a gateway configuration listening on $2 with the `rate_limiting` lines $3.
-write_config() {
-  cat > "$1" <<CONF
-listeners:
-  - name: public
-    address: "127.0.0.1:$2"
-admin:
-  address: "127.0.0.1:0"
-access_log:
-  format: off
-rate_limiting:
-$3
-upstreams:
-  - name: origin
-    targets:
-      - url: "http://127.0.0.1:$origin_port"
-    max_idle_per_target: 256
-routes:
-  - name: plain
-    match: { path_prefix: /plain }
-    upstream: origin
-    rewrite: { strip_prefix: /plain }
-  - name: limit
-    match: { path_prefix: /limit }
-    upstream: origin
-    rewrite: { strip_prefix: /limit }
-    rate_limits:
-      - { key: "header:x-client", limit: 1000000, per: 1s }
-CONF
-}
-write_config "$work/memory.yaml" $memory_port "  store: memory"
-write_config "$work/redis.yaml" $redis_gateway "  store: redis
+write_limit_config "$work/memory.yaml" $memory_port $origin_port "  store: memory"
+write_limit_config "$work/redis.yaml" $redis_gateway $origin_port "  store: redis
   redis:
     url: \"redis://127.0.0.1:$redis_port/0\""
 
