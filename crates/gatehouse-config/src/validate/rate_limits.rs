@@ -271,7 +271,7 @@ fn check_resolution(
         return (Some(limit), Some(per));
     }
     let message = format!(
-        "limit {limit} per {} is more than one request per microsecond, finer than the rate          limiter can count",
+        "limit {limit} per {} is more than one request per microsecond, finer than the rate limiter can count",
         file.per.value
     );
     let help = format!("lower limit to at most {per_us} or lengthen per");

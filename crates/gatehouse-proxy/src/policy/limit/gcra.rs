@@ -16,7 +16,9 @@ pub struct Decision {
     pub reset_us: u64,
     /// Microseconds until a rejected request could pass.
     pub retry_after_us: u64,
-    /// The stored value to write when every limit allows the request.
+    /// The stored value to write when every limit allows the request. A rejected rate limit
+    /// whose stored TAT is past the cap of its current settings gives the capped TAT, which
+    /// the store writes back even though the request is rejected (see `lowers`).
     pub next_value: u64,
     /// Absolute expiry of the stored value, in microseconds since the epoch.
     pub expires_us: u64,
@@ -33,7 +35,7 @@ pub fn rate(stored_tat: u64, now: u64, interval_us: u64, burst: u64) -> Decision
             remaining: 0,
             reset_us: ahead,
             retry_after_us: ahead - tolerance,
-            next_value: stored_tat,
+            next_value: tat,
             expires_us: tat,
         };
     }
@@ -46,6 +48,15 @@ pub fn rate(stored_tat: u64, now: u64, interval_us: u64, burst: u64) -> Decision
         retry_after_us: 0,
         next_value: next,
         expires_us: next,
+    }
+}
+
+impl Decision {
+    /// Returns true when a rejected request's decision lowers the stored value: a TAT
+    /// stored under a longer period, capped to the current settings. The cap moves with
+    /// the clock, so unless it is written once, the client waits out the old period.
+    pub fn lowers(&self, stored: u64) -> bool {
+        !self.allowed && self.next_value < stored
     }
 }
 
@@ -141,6 +152,9 @@ mod tests {
         assert!(!decision.allowed);
         assert_eq!(decision.retry_after_us, 5_000_000);
         assert_eq!(decision.reset_us, 10_000_000);
+        assert!(decision.lowers(stored));
+        let retried = rate(decision.next_value, now + 5_000_000, 5_000_000, 2);
+        assert!(retried.allowed);
         assert_eq!(rate_usage(stored, now, 5_000_000, 2), (2, 10_000_000));
     }
 

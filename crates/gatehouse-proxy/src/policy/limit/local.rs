@@ -138,16 +138,21 @@ impl LocalStore {
             .into_iter()
             .map(|shard| (shard, self.lock(shard)))
             .collect();
-        let decisions: Decisions = checks
+        let stored: Vec<u64> = checks
             .iter()
             .zip(&keys)
-            .map(|(check, key)| {
-                let stored = shard_of(&mut guards, *key).stored(*key, &check.spec, now);
-                evaluate(&check.spec, stored, now)
-            })
+            .map(|(check, key)| shard_of(&mut guards, *key).stored(*key, &check.spec, now))
             .collect();
-        if decisions.iter().all(|decision| decision.allowed) {
-            for ((check, key), decision) in checks.iter().zip(&keys).zip(&decisions) {
+        let decisions: Decisions = checks
+            .iter()
+            .zip(&stored)
+            .map(|(check, stored)| evaluate(&check.spec, *stored, now))
+            .collect();
+        let all_allowed = decisions.iter().all(|decision| decision.allowed);
+        for (((check, key), decision), stored) in
+            checks.iter().zip(&keys).zip(&decisions).zip(stored)
+        {
+            if all_allowed || decision.lowers(stored) {
                 shard_of(&mut guards, *key).store(*key, check, decision);
             }
         }
@@ -166,13 +171,14 @@ impl LocalStore {
             let tat = shard.rates.entry(key).or_insert(0);
             let stored = if *tat > now { *tat } else { 0 };
             let decision = gcra::rate(stored, now, interval_us, burst);
-            if decision.allowed {
+            if decision.allowed || decision.lowers(stored) {
                 *tat = decision.next_value;
             }
             return decision;
         }
-        let decision = evaluate(&check.spec, shard.stored(key, &check.spec, now), now);
-        if decision.allowed {
+        let stored = shard.stored(key, &check.spec, now);
+        let decision = evaluate(&check.spec, stored, now);
+        if decision.allowed || decision.lowers(stored) {
             shard.store(key, check, &decision);
         }
         decision

@@ -272,7 +272,7 @@ impl LimitRuntime {
         let mut retry_after = 0;
         let mut only_quotas = true;
         // The fields report the policy with the fewest requests remaining, a rejecting one
-        // first.
+        // first, and among rejecting ones the longest wait, which `Retry-After` also gives.
         let mut tightest: Option<(&Check<'_>, &Decision)> = None;
         for (check, decision) in list.iter().zip(decisions) {
             if !decision.allowed {
@@ -280,7 +280,10 @@ impl LimitRuntime {
                 retry_after = retry_after.max(retry_after_seconds(decision));
                 only_quotas &= matches!(check.spec, Spec::Quota { .. });
             }
-            let rank = |decision: &Decision| (decision.allowed, decision.remaining);
+            let rank = |decision: &Decision| {
+                let wait = std::cmp::Reverse(decision.retry_after_us);
+                (decision.allowed, decision.remaining, wait)
+            };
             if tightest.is_none_or(|(_, current)| rank(decision) < rank(current)) {
                 tightest = Some((check, decision));
             }
@@ -486,4 +489,50 @@ fn policy_text<'a>(items: impl Iterator<Item = (PolicyName, &'a Spec)>) -> Strin
         text.push_str(digits.format(window));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate_check(prefix: &str, index: usize) -> Check<'_> {
+        Check {
+            prefix,
+            prefix_hash: Box::leak(Box::new(checks::prefix_hash(prefix))),
+            key: Default::default(),
+            policy: PolicyName::Route(index),
+            spec: Spec::Rate {
+                interval_us: 1_000_000,
+                burst: 1,
+                limit: 1,
+                per_us: 1_000_000,
+            },
+            draft_head: None,
+        }
+    }
+
+    fn rejected(retry_after_us: u64) -> Decision {
+        Decision {
+            allowed: false,
+            remaining: 0,
+            reset_us: retry_after_us,
+            retry_after_us,
+            next_value: 0,
+            expires_us: 0,
+        }
+    }
+
+    #[test]
+    fn fields_report_longest_rejection() {
+        let runtime = LimitRuntime::new(&RateLimiting::default(), 1);
+        let checks = Checks {
+            list: vec![rate_check("a", 0), rate_check("b", 1)],
+            policy_field: None,
+        };
+        let verdict = runtime.verdict(checks, &[rejected(4_000_000), rejected(10_000_000)]);
+        assert_eq!(verdict.retry_after, 10);
+        let fields = verdict.fields.unwrap();
+        assert_eq!(fields.policy, PolicyName::Route(1));
+        assert_eq!(fields.reset, 10);
+    }
 }

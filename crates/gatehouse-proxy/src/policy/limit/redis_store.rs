@@ -17,10 +17,12 @@ use super::checks::Check;
 use super::gcra::Decision;
 use super::{Decisions, Spec};
 
-/// Checks all limits, then consumes from all of them only when every one allows. Returns one
-/// string of decimal numbers: whether all allowed, Redis's clock, then per key allowed,
-/// remaining, reset and retry-after (microseconds). One string is cheaper for the client to
-/// parse than an array of integers.
+/// Checks all limits, then consumes from all of them only when every one allows. A rejected
+/// rate limit whose TAT was stored under a longer period gets the capped TAT written.
+///
+/// Returns one string of decimal numbers: whether all allowed, Redis's clock, then per key
+/// allowed, remaining, reset and retry-after (microseconds). One string is cheaper for the
+/// client to parse than an array of integers.
 const CHECK_SCRIPT: &str = r#"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
@@ -40,6 +42,10 @@ for i, key in ipairs(KEYS) do
     if ahead > tolerance then
       all_allowed = 0
       results[i] = {0, 0, ahead, ahead - tolerance}
+      if tat < stored then
+        -- Stored under a longer period: keep the cap, or it moves on with the clock.
+        redis.call('SET', key, string.format('%.0f', tat), 'PX', math.max(math.ceil(ahead / 1000), 1))
+      end
     else
       local next = tat + a
       local used = math.ceil((next - now) / a)
