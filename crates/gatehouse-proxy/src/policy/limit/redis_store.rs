@@ -17,6 +17,9 @@ use super::checks::Check;
 use super::gcra::Decision;
 use super::{Decisions, Spec};
 
+/// The maximum wait between attempts to reconnect to Redis.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+
 /// Checks all limits, then consumes from all of them only when every one allows. A rejected
 /// rate limit whose TAT was stored under a longer period gets the capped TAT written.
 ///
@@ -158,9 +161,14 @@ impl RedisStore {
                         .unwrap_or("redis://127.0.0.1:6379");
                     let client = redis::Client::open(url)?;
                     // Every call is already bounded by `with_timeout`, so the crate's own
-                    // response timer would only add a second timer per call.
-                    let config =
-                        redis::aio::ConnectionManagerConfig::new().set_response_timeout(None);
+                    // response timer would only add a second timer per call. The crate
+                    // stops reconnecting after six growing delays (about 6 s), and then
+                    // only a failing request starts a new attempt. So attempts go on, at
+                    // most half a second apart, for as long as Redis is down.
+                    let config = redis::aio::ConnectionManagerConfig::new()
+                        .set_response_timeout(None)
+                        .set_max_delay(RECONNECT_MAX_DELAY)
+                        .set_number_of_retries(usize::MAX);
                     Ok(Connection::Single(
                         redis::aio::ConnectionManager::new_with_config(client, config).await?,
                     ))
