@@ -48,7 +48,20 @@ pub struct Check<'a> {
     pub draft_head: Option<&'a Bytes>,
 }
 
-impl Check<'_> {
+impl<'a> Check<'a> {
+    /// Returns a check of a route limit with an empty key, for tests.
+    #[cfg(test)]
+    pub fn for_test(prefix: &'a str, policy: PolicyName, spec: Spec) -> Self {
+        Check {
+            prefix,
+            prefix_hash: Box::leak(Box::new(prefix_hash(prefix))),
+            key: KeyText::default(),
+            policy,
+            spec,
+            draft_head: None,
+        }
+    }
+
     /// Returns the counter id, unique per limit and key.
     pub fn id(&self) -> String {
         let mut id = String::with_capacity(self.id_len());
@@ -467,7 +480,7 @@ pub fn id_hasher() -> DefaultHasher {
 }
 
 /// Returns `id_hasher` with `prefix` written.
-pub fn prefix_hash(prefix: &str) -> DefaultHasher {
+fn prefix_hash(prefix: &str) -> DefaultHasher {
     let mut hasher = id_hasher();
     hasher.write(prefix.as_bytes());
     hasher
@@ -478,17 +491,14 @@ mod tests {
     use super::*;
 
     fn check<'a>(prefix: &'a str, key: KeyText<'a>) -> Check<'a> {
+        let spec = Spec::Quota {
+            limit: 1,
+            window_end_us: 1,
+            window_us: 1,
+        };
         Check {
-            prefix,
-            prefix_hash: Box::leak(Box::new(prefix_hash(prefix))),
             key,
-            policy: PolicyName::Route(0),
-            spec: Spec::Quota {
-                limit: 1,
-                window_end_us: 1,
-                window_us: 1,
-            },
-            draft_head: None,
+            ..Check::for_test(prefix, PolicyName::Route(0), spec)
         }
     }
 

@@ -3,8 +3,8 @@
 //! A request's limits are checked under the locks of all their shards, taken in shard order,
 //! so that a request either consumes from every limit or from none. Counters are keyed by a
 //! 64-bit SipHash of their id under a per-process random key, continued from a hash of the
-//! id's prefix made once per limit, so a request allocates nothing to find them. A rate limit entry is its key and its TAT (16
-//! bytes), and the TAT is also its expiry. Quota entries keep their count, the end of their
+//! id's prefix made once per limit, so a request allocates nothing to find them. A rate
+//! limit entry is its key and its TAT (16 bytes), and the TAT is also its expiry. Quota entries keep their count, the end of their
 //! window and their id, for the state file. Entries expire when their state equals a fresh
 //! one (a rate limit fully refilled, a quota window over), and a sweep removes them, so
 //! memory stays bounded by the keys active recently.
@@ -298,19 +298,13 @@ mod tests {
     use super::*;
 
     fn rate(prefix: &str) -> Check<'_> {
-        Check {
-            prefix,
-            prefix_hash: Box::leak(Box::new(checks::prefix_hash(prefix))),
-            key: Default::default(),
-            policy: super::super::PolicyName::Route(0),
-            spec: Spec::Rate {
-                interval_us: 1_000_000,
-                burst: 1,
-                limit: 1,
-                per_us: 1_000_000,
-            },
-            draft_head: None,
-        }
+        let spec = Spec::Rate {
+            interval_us: 1_000_000,
+            burst: 1,
+            limit: 1,
+            per_us: 1_000_000,
+        };
+        Check::for_test(prefix, super::super::PolicyName::Route(0), spec)
     }
 
     #[test]

@@ -496,19 +496,13 @@ mod tests {
     use super::*;
 
     fn rate_check(prefix: &str, index: usize) -> Check<'_> {
-        Check {
-            prefix,
-            prefix_hash: Box::leak(Box::new(checks::prefix_hash(prefix))),
-            key: Default::default(),
-            policy: PolicyName::Route(index),
-            spec: Spec::Rate {
-                interval_us: 1_000_000,
-                burst: 1,
-                limit: 1,
-                per_us: 1_000_000,
-            },
-            draft_head: None,
-        }
+        let spec = Spec::Rate {
+            interval_us: 1_000_000,
+            burst: 1,
+            limit: 1,
+            per_us: 1_000_000,
+        };
+        Check::for_test(prefix, PolicyName::Route(index), spec)
     }
 
     fn rejected(retry_after_us: u64) -> Decision {
