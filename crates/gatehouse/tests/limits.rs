@@ -101,6 +101,29 @@ fn plan_limit_gives_429_with_draft_headers() {
 }
 
 #[test]
+fn limit_fields_name_longest_rejection() {
+    let upstream = Upstream::echo();
+    let plans = "  - name: free\n    rate_limits:\n      - { limit: 2, per: 60s }\n  - name: pro\n    rate_limits:\n      - { limit: 1, per: 60s }\n";
+    let route = format!("{KEYED}    rate_limits:\n      - {{ key: route, limit: 2, per: 10s }}\n");
+    let gateway = Gatehouse::start(&config(&upstream, "  store: memory", plans, &route));
+    let bob = [("x-api-key", "bob-key")];
+    assert_eq!(statuses(&gateway, "/keyed", &bob, 2), [200, 200]);
+
+    // Both limits reject: the route's for about 5 s, the plan's for about 30 s.
+    let limited = call(&gateway, "/keyed", &bob);
+    assert_eq!(limited.status, 429);
+    let retry_after: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (25..=30).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
+    assert_eq!(
+        limited.header("ratelimit"),
+        Some(format!("\"plan-0\";r=0;t={retry_after}").as_str())
+    );
+}
+
+#[test]
 fn legacy_headers_when_configured() {
     let upstream = Upstream::echo();
     let gateway = Gatehouse::start(&config(
