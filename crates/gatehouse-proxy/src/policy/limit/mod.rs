@@ -173,10 +173,6 @@ impl LimitRuntime {
 
     /// Checks and consumes `checks` in the memory store at `now`, without awaiting.
     pub fn check_local(&self, checks: Checks<'_>, now: u64) -> Verdict {
-        if let [check] = checks.list.as_slice() {
-            let decision = self.local.check_one(check, now);
-            return self.verdict_one(checks.policy_field, check, &decision);
-        }
         let decisions = self.local.check(&checks.list, now);
         self.verdict(checks, &decisions)
     }
@@ -295,26 +291,6 @@ impl LimitRuntime {
             rejected,
             fields: tightest
                 .and_then(|(check, decision)| self.fields(policy_field, check, decision)),
-        }
-    }
-
-    /// Returns the verdict for a request with a single check.
-    fn verdict_one(
-        &self,
-        policy_field: Option<HeaderValue>,
-        check: &Check<'_>,
-        decision: &Decision,
-    ) -> Verdict {
-        let rejected = match decision.allowed {
-            true => Vec::new(),
-            false => vec![check.policy],
-        };
-        Verdict {
-            allowed: decision.allowed,
-            retry_after: retry_after_seconds(decision),
-            quota_exceeded: !decision.allowed && matches!(check.spec, Spec::Quota { .. }),
-            rejected,
-            fields: self.fields(policy_field, check, decision),
         }
     }
 
